@@ -1,0 +1,116 @@
+"""pytest-crystallize: statistically valid experiments, in scripts and as pytest test items."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import hookspecs
+from ._context import ArtifactLog, FrozenContext, FrozenMetrics, standalone_context
+from ._errors import (
+    ContextMutationError,
+    CrystallizeError,
+    CrystallizeUsageError,
+    ExperimentDefinitionError,
+    ExperimentRunError,
+    HypothesisError,
+    MissingMetricError,
+    PipelineExecutionError,
+    ShippingError,
+)
+from ._execution import AsyncExecution, ParallelExecution, SerialExecution
+from ._experiment import Experiment, ExperimentBuilder, RunPlan, Treatment, treatment
+from ._hypotheses import (
+    Hypothesis,
+    VerifierCallable,
+    hypothesis,
+    rank_by_p_value,
+    verifier,
+)
+from ._plugins import ArtifactPlugin, BasePlugin, LoggingPlugin
+from ._results import (
+    ConditionMetrics,
+    ExperimentMetrics,
+    HypothesisResult,
+    Result,
+    RunError,
+    RunResult,
+    TreatmentMetrics,
+)
+from ._seeds import SeedPlugin, default_seed_function
+from ._steps import (
+    DataSource,
+    Pipeline,
+    PipelineStep,
+    clear_registry,
+    data_source,
+    get_datasource,
+    inject_from_ctx,
+    list_datasources,
+    pipeline,
+    pipeline_step,
+    register_datasource,
+    unregister_datasource,
+)
+
+__all__ = [
+    "ArtifactLog",
+    "ArtifactPlugin",
+    "AsyncExecution",
+    "BasePlugin",
+    "ConditionMetrics",
+    "ContextMutationError",
+    "CrystallizeError",
+    "CrystallizeUsageError",
+    "DataSource",
+    "Experiment",
+    "ExperimentBuilder",
+    "ExperimentDefinitionError",
+    "ExperimentMetrics",
+    "ExperimentRunError",
+    "FrozenContext",
+    "FrozenMetrics",
+    "Hypothesis",
+    "HypothesisError",
+    "HypothesisResult",
+    "LoggingPlugin",
+    "MissingMetricError",
+    "ParallelExecution",
+    "Pipeline",
+    "PipelineExecutionError",
+    "PipelineStep",
+    "Result",
+    "RunError",
+    "RunPlan",
+    "RunResult",
+    "SeedPlugin",
+    "SerialExecution",
+    "ShippingError",
+    "Treatment",
+    "TreatmentMetrics",
+    "VerifierCallable",
+    "clear_registry",
+    "data_source",
+    "default_seed_function",
+    "get_datasource",
+    "hookspecs",
+    "hypothesis",
+    "inject_from_ctx",
+    "list_datasources",
+    "pipeline",
+    "pipeline_step",
+    "rank_by_p_value",
+    "register_datasource",
+    "standalone_context",
+    "treatment",
+    "unregister_datasource",
+    "verifier",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("pytest-crystallize")
+    msg = f"module 'pytest_crystallize' has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -1,0 +1,247 @@
+"""FrozenContext: the per-run, append-only context, with its metrics and artifact logs."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from ._errors import ContextMutationError, CrystallizeUsageError
+from ._seeds import stable_int
+
+if TYPE_CHECKING:
+    import numpy as np
+
+CONDITION_KEY = "condition"
+REPLICATE_KEY = "replicate"
+SEED_KEY = "seed"
+RESERVED_KEYS = frozenset({CONDITION_KEY, REPLICATE_KEY, SEED_KEY})
+BASELINE_CONDITION = "baseline"
+
+_IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), range, frozenset)
+_LOGGER = logging.getLogger("pytest_crystallize")
+
+
+def _read(value: Any) -> Any:
+    """Return ``value`` as a caller may use it without changing the context's copy."""
+    if isinstance(value, _IMMUTABLE):
+        return value
+    if isinstance(value, tuple) and all(isinstance(v, _IMMUTABLE) for v in value):
+        return value
+    if type(value).__name__ == "ndarray" and hasattr(value, "flags"):
+        view = value.view()
+        view.flags.writeable = False
+        return view
+    return copy.deepcopy(value)
+
+
+class FrozenMetrics:
+    """Append-only metric values (and their tags) recorded during one run."""
+
+    __slots__ = ("_tags", "_values")
+
+    def __init__(self) -> None:
+        self._values: dict[str, list[Any]] = {}
+        self._tags: dict[str, list[Mapping[str, Any] | None]] = {}
+
+    def add(self, key: str, value: Any, tags: Mapping[str, Any] | None = None) -> None:
+        """Append ``value`` to metric ``key``; one run may record a metric several times."""
+        if not isinstance(key, str) or not key:
+            msg = f"a metric name must be a non-empty str, got {key!r}"
+            raise CrystallizeUsageError(msg)
+        self._values.setdefault(key, []).append(value)
+        self._tags.setdefault(key, []).append(dict(tags) if tags is not None else None)
+
+    def __getitem__(self, key: str) -> tuple[Any, ...]:
+        return tuple(self._values[key])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._values))
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def get_tags(self, key: str) -> tuple[Mapping[str, Any] | None, ...]:
+        """Return the tags recorded with each value of ``key`` (``None`` where none were)."""
+        return tuple(self._tags[key])
+
+    def as_dict(self) -> Mapping[str, tuple[Any, ...]]:
+        """Return a read-only mapping of metric name to the tuple of its values."""
+        return MappingProxyType({k: tuple(v) for k, v in self._values.items()})
+
+    def __repr__(self) -> str:
+        return f"FrozenMetrics({dict(self._values)!r})"
+
+
+class ArtifactLog:
+    """Files a step produced, as bytes; the ArtifactPlugin writes them after each step."""
+
+    __slots__ = ("_pending", "written")
+
+    def __init__(self) -> None:
+        self._pending: dict[str, bytes] = {}
+        self.written: list[tuple[str, str, str]] = []  # (step, file name, path)
+
+    def add(self, name: str, data: bytes | bytearray | memoryview) -> None:
+        """Queue ``data`` to be written as file ``name`` of the current step."""
+        if not isinstance(name, str) or not name or name in {".", ".."} or "/" in name:
+            msg = (
+                f"an artifact name must be a plain file name such as 'model.bin', got {name!r}; "
+                "it may not be empty or contain '/'"
+            )
+            raise CrystallizeUsageError(msg)
+        if not isinstance(data, bytes | bytearray | memoryview):
+            shown = repr(data)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            msg = (
+                f"artifact {name!r} must be bytes, got {type(data).__name__} {shown}; "
+                "encode text with .encode() or serialise objects (json.dumps(...).encode(), "
+                "pickle.dumps(...)) first"
+            )
+            raise CrystallizeUsageError(msg)
+        if name in self._pending:
+            msg = f"artifact {name!r} was already added by this step; give each file its own name"
+            raise ContextMutationError(msg)
+        self._pending[name] = bytes(data)
+
+    def pop_pending(self) -> dict[str, bytes]:
+        """Return the queued files and empty the queue."""
+        pending, self._pending = self._pending, {}
+        return pending
+
+    def clear(self) -> None:
+        self._pending.clear()
+
+    def __iter__(self) -> Iterator[tuple[str, bytes]]:
+        return iter(list(self._pending.items()))
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+
+class FrozenContext:
+    """The context of one run: values may be added, never replaced.
+
+    Reading a value returns something the caller may mutate freely (immutable values as they
+    are, numpy arrays as read-only views, anything else as a deep copy), so no step can change
+    what another step or another run sees. ``metrics`` and ``artifacts`` record what the run
+    produces; ``rng`` and ``rng_for(name)`` are the run's seeded random generators.
+    """
+
+    __slots__ = ("_data", "_rngs", "_seed_root", "artifacts", "logger", "metrics")
+
+    def __init__(
+        self, initial: Mapping[str, Any] | None = None, logger: logging.Logger | None = None
+    ) -> None:
+        self._data: dict[str, Any] = copy.deepcopy(dict(initial)) if initial else {}
+        self.metrics = FrozenMetrics()
+        self.artifacts = ArtifactLog()
+        self.logger = logger or _LOGGER
+        self._seed_root = 0
+        self._rngs: dict[str | None, Any] | None = None
+
+    @classmethod
+    def _for_run(cls, data: dict[str, Any], seed_root: int) -> FrozenContext:
+        """Build a run's context around ``data`` (owned by the caller, not copied)."""
+        ctx = cls.__new__(cls)
+        ctx._data = data
+        ctx.metrics = FrozenMetrics()
+        ctx.artifacts = ArtifactLog()
+        ctx.logger = _LOGGER
+        ctx._seed_root = seed_root
+        ctx._rngs = None
+        return ctx
+
+    def __getitem__(self, key: str) -> Any:
+        return _read(self._data[key])
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self._data:
+            return _read(self._data[key])
+        return default
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._data))
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def keys(self) -> list[str]:
+        return list(self._data)
+
+    def add(self, key: str, value: Any) -> None:
+        """Add a new key; setting a key that exists raises :class:`ContextMutationError`."""
+        if key in self._data:
+            msg = (
+                f"context key {key!r} is already set (to {self._data[key]!r}); a FrozenContext "
+                "only accepts new keys: store the value under a new name"
+            )
+            raise ContextMutationError(msg)
+        self._data[key] = value
+
+    __setitem__ = add
+
+    def _overlay(self, values: Mapping[str, Any]) -> None:
+        """Replace or add values: how a callable treatment's returned mapping applies."""
+        self._data.update(values)
+
+    def as_dict(self) -> Mapping[str, Any]:
+        """Return a read-only snapshot of every value."""
+        return MappingProxyType(copy.deepcopy(self._data))
+
+    def record(self, name: str, value: Any, tags: Mapping[str, Any] | None = None) -> None:
+        """Record a metric value: the same as ``ctx.metrics.add``."""
+        self.metrics.add(name, value, tags)
+
+    @property
+    def seed(self) -> int:
+        """The run's integer seed (the same for replicate *i* in every condition)."""
+        return int(self._data.get(SEED_KEY, 0))
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The run's ``numpy.random.Generator``, seeded from the replicate (not the condition)."""
+        return self._generator(None)
+
+    def rng_for(self, name: str) -> np.random.Generator:
+        """A named, independent stream: drawing from one leaves the others unchanged."""
+        if not isinstance(name, str):
+            msg = f"rng_for() takes a stream name (str), got {name!r}"
+            raise CrystallizeUsageError(msg)
+        return self._generator(name)
+
+    def _generator(self, name: str | None) -> np.random.Generator:
+        if self._rngs is None:
+            self._rngs = {}
+        rng = self._rngs.get(name)
+        if rng is None:
+            import numpy as np  # lazy: `import pytest_crystallize` stays numpy-free
+
+            spawn_key: tuple[int, ...] = (int(self._data.get(REPLICATE_KEY, 0)),)
+            if name is not None:
+                spawn_key += (stable_int(f"crystallize-stream:{name}"),)
+            sequence = np.random.SeedSequence(self._seed_root, spawn_key=spawn_key)
+            rng = self._rngs[name] = np.random.Generator(np.random.PCG64(sequence))
+        return rng
+
+    def __repr__(self) -> str:
+        return f"FrozenContext({self._data!r})"
+
+
+def standalone_context(
+    initial: Mapping[str, Any] | None = None, *, seed: int = 0, logger: logging.Logger | None = None
+) -> FrozenContext:
+    """A context for unit-testing a step outside an experiment (replicate 0, condition baseline)."""
+    values = {CONDITION_KEY: BASELINE_CONDITION, REPLICATE_KEY: 0, SEED_KEY: seed}
+    values.update(initial or {})
+    ctx = FrozenContext(values, logger=logger)
+    ctx._seed_root = seed
+    return ctx

@@ -1,0 +1,356 @@
+"""Execution plugins: where an experiment's runs execute.
+
+Every execution plugin turns a :class:`RunPlan` into ``RunResult``s in plan order. Results are
+plain data, so nothing a run produced is lost whichever executor ran it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import math
+import multiprocessing
+import os
+import pickle
+import random
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._errors import CrystallizeUsageError, ShippingError
+from ._plugins import BasePlugin
+from ._seeds import SEED_OBSERVERS, SeedPlugin, default_seed_function
+
+if TYPE_CHECKING:
+    from ._experiment import Experiment, RunPlan
+    from ._results import RunResult
+
+
+class _Progress:
+    """A one-line ``runs done/total`` counter on stderr, when asked for."""
+
+    def __init__(self, enabled: bool, total: int, label: str) -> None:
+        self.enabled = enabled
+        self.total = total
+        self.label = label
+        self.done = 0
+        self._step = max(1, total // 20)
+
+    def advance(self, count: int = 1) -> None:
+        if not self.enabled:
+            return
+        before, self.done = self.done, self.done + count
+        if self.done // self._step != before // self._step or self.done == self.total:
+            end = "\n" if self.done == self.total else ""
+            sys.stderr.write(f"\r{self.label}: {self.done}/{self.total} runs{end}")
+            sys.stderr.flush()
+
+
+class SerialExecution(BasePlugin):
+    """Executes the runs one after another in the calling thread (the default)."""
+
+    def __init__(self, progress: bool = False) -> None:
+        self.progress = progress
+
+    def run_experiment_loop(self, experiment: Experiment, plan: RunPlan) -> list[RunResult]:
+        progress = _Progress(self.progress, len(plan), experiment.artifact_name)
+        results = []
+        for index in range(len(plan)):
+            results.append(plan.execute(index))
+            progress.advance()
+        return results
+
+    def __repr__(self) -> str:
+        return "SerialExecution()"
+
+
+class AsyncExecution(BasePlugin):
+    """Executes the runs concurrently on one event loop: for steps that are ``async def``.
+
+    ``max_concurrency`` bounds the runs in flight (``None``: all of them).
+    """
+
+    def __init__(self, max_concurrency: int | None = None, progress: bool = False) -> None:
+        if max_concurrency is not None and (
+            isinstance(max_concurrency, bool)
+            or not isinstance(max_concurrency, int)
+            or max_concurrency < 1
+        ):
+            msg = (
+                f"AsyncExecution(max_concurrency=...) takes a positive int, got {max_concurrency!r}"
+            )
+            raise CrystallizeUsageError(msg)
+        self.max_concurrency = max_concurrency
+        self.progress = progress
+
+    def run_experiment_loop(self, experiment: Experiment, plan: RunPlan) -> list[RunResult]:
+        progress = _Progress(self.progress, len(plan), experiment.artifact_name)
+        limit = self.max_concurrency or max(1, len(plan))
+
+        async def run_all() -> list[RunResult]:
+            gate = asyncio.Semaphore(limit)
+
+            async def one(index: int) -> RunResult:
+                async with gate:
+                    result = await plan.aexecute(index)
+                progress.advance()
+                return result
+
+            return list(await asyncio.gather(*(one(i) for i in range(len(plan)))))
+
+        return asyncio.run(run_all())
+
+    def __repr__(self) -> str:
+        return f"AsyncExecution(max_concurrency={self.max_concurrency!r})"
+
+
+# --- process workers: the plan is installed once per worker ---------------------------------
+
+_INSTALLED: dict[str, RunPlan] = {}
+
+
+def _install(key: str, blob: bytes) -> None:
+    _INSTALLED[key] = pickle.loads(blob)
+
+
+def _run_chunk(key: str, blob: bytes | None, indices: Sequence[int]) -> list[RunResult]:
+    plan = _INSTALLED.get(key)
+    if plan is None:
+        if blob is None:
+            msg = f"worker {os.getpid()} has no experiment installed under {key!r}"
+            raise RuntimeError(msg)
+        _install(key, blob)
+        plan = _INSTALLED[key]
+    results = [plan.execute(i) for i in indices]
+    return [_shippable(r) for r in results]
+
+
+def _shippable(result: RunResult) -> RunResult:
+    error = result.error
+    if error is None or error.exception is None:
+        return result
+    try:
+        pickle.dumps(error.exception)
+    except Exception:  # an exception that cannot travel back: keep its text only
+        from dataclasses import replace
+
+        return replace(result, error=replace(error, exception=None))
+    return result
+
+
+def _describe_unpicklable(plan: RunPlan) -> str:
+    """Find the first part of the experiment that cannot be pickled, for the error message."""
+    exp = plan.experiment
+    parts: list[tuple[str, Any]] = [(f"data source {exp.datasource.name!r}", exp.datasource)]
+    parts += [(f"step {s.name!r}", s) for s in exp.steps]
+    parts += [(f"treatment {t.name!r}", t) for t in exp.treatments]
+    parts += [(f"plugin {type(p).__name__}", p) for p in exp.plugins]
+    parts += [(f"initial_ctx[{k!r}]", v) for k, v in exp.initial_ctx.items()]
+    for label, part in parts:
+        try:
+            pickle.dumps(part)
+        except Exception as exc:
+            return f"{label} ({type(exc).__name__}: {exc})"
+    return "an unidentified part"
+
+
+def _pickle_plan(plan: RunPlan) -> bytes:
+    try:
+        return pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        culprit = _describe_unpicklable(plan)
+        msg = (
+            f"experiment {plan.experiment.artifact_name!r} cannot be sent to worker processes: "
+            f"{culprit} cannot be pickled. Define steps, data sources, treatments and plugins at "
+            f"module level (no lambdas or nested functions), or use executor_type='thread'"
+        )
+        raise ShippingError(msg) from exc
+
+
+def _chunks(count: int, workers: int) -> list[range]:
+    size = max(1, math.ceil(count / (workers * 4)))
+    return [range(i, min(i + size, count)) for i in range(0, count, size)]
+
+
+class ParallelExecution(BasePlugin):
+    """Executes runs concurrently on threads, processes, or any ``concurrent.futures.Executor``.
+
+    ``executor_type="thread"`` suits steps that release the GIL (I/O, numpy);
+    ``executor_type="process"`` suits CPU-bound Python. The experiment is pickled once and
+    installed once per worker process; runs travel in chunks. ``executor=`` takes an executor
+    you own (it is not shut down). Results equal those of :class:`SerialExecution` for code
+    that draws from ``ctx.rng``; the global :mod:`random` is shared by threads, so a warning
+    says so when a run under threads draws from it.
+    """
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        executor_type: str = "thread",
+        progress: bool = False,
+        executor: concurrent.futures.Executor | None = None,
+        mp_context: str | None = None,
+    ) -> None:
+        if executor_type not in ("thread", "process"):
+            msg = (
+                f"ParallelExecution(executor_type=...) takes 'thread' or 'process', "
+                f"got {executor_type!r}"
+            )
+            raise CrystallizeUsageError(msg)
+        if max_workers is not None and (
+            isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1
+        ):
+            msg = f"ParallelExecution(max_workers=...) takes a positive int, got {max_workers!r}"
+            raise CrystallizeUsageError(msg)
+        if executor is not None and not isinstance(executor, concurrent.futures.Executor):
+            msg = (
+                f"ParallelExecution(executor=...) takes a concurrent.futures.Executor, got "
+                f"{executor!r} ({type(executor).__name__})"
+            )
+            raise CrystallizeUsageError(msg)
+        self.max_workers = max_workers
+        self.executor_type = executor_type
+        self.progress = progress
+        self.executor = executor
+        self.mp_context = mp_context
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["executor"] = None  # executors do not travel; workers never use this plugin
+        return state
+
+    def run_experiment_loop(self, experiment: Experiment, plan: RunPlan) -> list[RunResult]:
+        progress = _Progress(self.progress, len(plan), experiment.artifact_name)
+        workers = self.max_workers or min(len(plan), os.cpu_count() or 1)
+        if isinstance(self.executor, concurrent.futures.ThreadPoolExecutor) or (
+            self.executor is None and self.executor_type == "thread"
+        ):
+            return self._threads(plan, workers, progress)
+        blob = _pickle_plan(plan)
+        key = f"{os.getpid()}-{id(plan)}"
+        if self.executor is not None:
+            return self._gather(
+                self.executor, plan, workers, progress, lambda idx: (key, blob, idx)
+            )
+        context = multiprocessing.get_context(self.mp_context or _default_start_method())
+        with concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_install, initargs=(key, blob)
+        ) as pool:
+            return self._gather(pool, plan, workers, progress, lambda idx: (key, None, idx))
+
+    def _gather(
+        self,
+        pool: concurrent.futures.Executor,
+        plan: RunPlan,
+        workers: int,
+        progress: _Progress,
+        args: Callable[[list[int]], tuple[str, bytes | None, list[int]]],
+    ) -> list[RunResult]:
+        futures = {
+            pool.submit(_run_chunk, *args(list(chunk))): chunk
+            for chunk in _chunks(len(plan), workers)
+        }
+        results: list[RunResult | None] = [None] * len(plan)
+        for future in concurrent.futures.as_completed(futures):
+            chunk = futures[future]
+            try:
+                done = future.result()
+            except Exception as exc:
+                first = plan.describe(chunk[0])
+                msg = (
+                    f"experiment {plan.experiment.artifact_name!r}: a worker failed while "
+                    f"running runs {chunk[0]}-{chunk[-1]} (from condition {first[0]!r}, "
+                    f"replicate {first[1]}): {type(exc).__name__}: {exc}"
+                )
+                raise RuntimeError(msg) from exc
+            for index, result in zip(chunk, done, strict=True):
+                results[index] = result
+            progress.advance(len(chunk))
+        return [r for r in results if r is not None]
+
+    def _threads(self, plan: RunPlan, workers: int, progress: _Progress) -> list[RunResult]:
+        def run(index: int) -> RunResult:
+            result = plan.execute(index)
+            watch.check()
+            return result
+
+        results = []
+        with _GlobalRandomWatch(plan) as watch:
+            if isinstance(self.executor, concurrent.futures.ThreadPoolExecutor):
+                for future in [self.executor.submit(run, i) for i in range(len(plan))]:
+                    results.append(future.result())
+                    progress.advance()
+                return results
+            with concurrent.futures.ThreadPoolExecutor(workers, "crystallize") as pool:
+                for result in pool.map(run, range(len(plan))):
+                    results.append(result)
+                    progress.advance()
+        return results
+
+    def __repr__(self) -> str:
+        return (
+            f"ParallelExecution(max_workers={self.max_workers!r}, "
+            f"executor_type={self.executor_type!r})"
+        )
+
+
+def _default_start_method() -> str:
+    """``fork`` where it is safe (POSIX, one thread), else ``spawn``.
+
+    ``fork`` lets unguarded ``__main__`` scripts use process execution; with other threads
+    alive it can deadlock, so those cases use ``spawn``.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1 and sys.platform != "darwin":
+        return "fork"
+    return "spawn"
+
+
+class _GlobalRandomWatch:
+    """Warns once when runs on threads draw from the global :mod:`random` generator.
+
+    While it watches, every seeding records the state it produced; a run that ends with any
+    other global state drew numbers from the generator all threads share.
+    """
+
+    _warned = False
+
+    def __init__(self, plan: RunPlan) -> None:
+        seeds = plan.experiment.get_plugin(SeedPlugin)
+        self.enabled = (
+            seeds is not None
+            and seeds.auto_seed
+            and seeds.seed_fn in (None, default_seed_function)
+            and not _GlobalRandomWatch._warned
+        )
+        self._seeded: set[int] = set()
+        self.name = plan.experiment.artifact_name
+
+    def _record(self) -> None:
+        self._seeded.add(hash(random.getstate()))
+
+    def __enter__(self) -> _GlobalRandomWatch:
+        if self.enabled:
+            SEED_OBSERVERS.append(self._record)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.enabled:
+            SEED_OBSERVERS.remove(self._record)
+
+    def check(self) -> None:
+        if not self.enabled or _GlobalRandomWatch._warned:
+            return
+        if hash(random.getstate()) in self._seeded:
+            return
+        _GlobalRandomWatch._warned = True
+        warnings.warn(
+            f"experiment {self.name!r}: a run on a thread drew numbers from the global `random` "
+            f"module, which all threads share, so its results depend on thread timing and are "
+            f"not reproducible. Draw from ctx.rng (or ctx.rng_for(name)) instead, or use "
+            f"SerialExecution or ParallelExecution(executor_type='process')",
+            RuntimeWarning,
+            stacklevel=2,
+        )

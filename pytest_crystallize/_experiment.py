@@ -1,0 +1,710 @@
+"""Treatments, Experiment, its builder, and the run plan (one run = condition x replicate)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import copy
+import functools
+import hashlib
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from time import perf_counter
+from typing import Any
+
+from ._context import (
+    BASELINE_CONDITION,
+    CONDITION_KEY,
+    REPLICATE_KEY,
+    RESERVED_KEYS,
+    SEED_KEY,
+    FrozenContext,
+)
+from ._errors import (
+    CrystallizeUsageError,
+    ExperimentDefinitionError,
+    HypothesisError,
+    MissingMetricError,
+)
+from ._hypotheses import Hypothesis, check_metrics, evaluate
+from ._plugins import ArtifactPlugin, BasePlugin, LoggingPlugin, PluginManager, overrides
+from ._results import (
+    ExperimentMetrics,
+    Result,
+    RunError,
+    RunResult,
+    build_artifacts,
+    build_metrics,
+)
+from ._seeds import SeedPlugin, replicate_seed
+from ._steps import DataSource, Pipeline, PipelineStep, coerce_component, unpack_output
+
+# --- treatments ---------------------------------------------------------------------------
+
+
+class Treatment:
+    """A named condition: its payload overlays the initial context of each of its runs.
+
+    ``apply`` is a mapping of context values, or a callable ``fn(ctx)`` that may add keys with
+    ``ctx.add`` and may return a mapping to overlay. A Treatment is also callable, returning
+    itself, so ``boost()`` and ``boost`` both name it.
+    """
+
+    def __init__(self, name: str, apply: Mapping[str, Any] | Callable[..., Any] | None = None):
+        if not isinstance(name, str) or not name:
+            msg = f"a treatment name must be a non-empty str, got {name!r}"
+            raise CrystallizeUsageError(msg)
+        if apply is None:
+            apply = {}
+        if isinstance(apply, Mapping):
+            bad = [k for k in apply if not isinstance(k, str)]
+            if bad:
+                msg = f"treatment {name!r}: context keys must be str, got {bad[0]!r}"
+                raise CrystallizeUsageError(msg)
+            apply = dict(apply)
+        elif not callable(apply):
+            msg = (
+                f"treatment {name!r}: apply must be a mapping of context values or a callable "
+                f"taking ctx, got {apply!r} ({type(apply).__name__})"
+            )
+            raise CrystallizeUsageError(msg)
+        self.name = name
+        self._apply = apply
+        self._global_name: str | None = None
+
+    @property
+    def apply_map(self) -> dict[str, Any]:
+        """A copy of the payload mapping (``{}`` for a callable treatment)."""
+        return dict(self._apply) if isinstance(self._apply, dict) else {}
+
+    @property
+    def is_callable(self) -> bool:
+        return not isinstance(self._apply, dict)
+
+    def apply(self, ctx: FrozenContext) -> None:
+        """Apply this treatment to ``ctx`` (values overlay what the context holds)."""
+        if isinstance(self._apply, dict):
+            ctx._overlay(self._apply)
+            return
+        returned = self._apply(ctx)
+        if isinstance(returned, Mapping):
+            reserved = sorted(RESERVED_KEYS.intersection(returned))
+            if reserved:
+                msg = (
+                    f"treatment {self.name!r} returned the reserved key {reserved[0]!r}; "
+                    f"{', '.join(sorted(RESERVED_KEYS))} are set by the experiment"
+                )
+                raise ExperimentDefinitionError(msg)
+            ctx._overlay(returned)
+
+    def __call__(self) -> Treatment:
+        return self
+
+    def __reduce__(self) -> Any:
+        if self._global_name is not None:
+            return self._global_name
+        return (Treatment, (self.name, self._apply))
+
+    def __repr__(self) -> str:
+        return f"Treatment({self.name!r}, {self._apply!r})"
+
+
+def treatment(name: str, apply: Mapping[str, Any] | Callable[..., Any] | None = None) -> Any:
+    """``treatment(name, {...})`` returns a :class:`Treatment`; ``@treatment(name)`` decorates
+    ``fn(ctx)`` into one."""
+    if apply is not None:
+        return Treatment(name, apply)
+
+    def decorate(fn: Callable[..., Any]) -> Treatment:
+        made = Treatment(name, fn)
+        made._global_name = fn.__qualname__
+        made.__module__ = fn.__module__
+        return made
+
+    return decorate
+
+
+def _coerce_treatment(value: Any) -> Treatment:
+    if isinstance(value, Treatment):
+        return value
+    msg = (
+        f"treatments() takes Treatment objects made by treatment(name, {{...}}), got {value!r} "
+        f"({type(value).__name__})"
+    )
+    raise CrystallizeUsageError(msg)
+
+
+def _check_replicates(value: Any, experiment: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = (
+            f"experiment {experiment!r}: replicates must be a positive int, got {value!r} "
+            f"({type(value).__name__}); use 1 or more replicates"
+        )
+        raise ExperimentDefinitionError(msg)
+    return value
+
+
+def _loop_is_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+# --- experiment ---------------------------------------------------------------------------
+
+
+class Experiment:
+    """A data source, a pipeline, a baseline plus treatments, N replicates and hypotheses.
+
+    The constructor validates everything it can; ``run()`` executes every run and returns a
+    :class:`Result`. Default plugins (``ArtifactPlugin``, ``SeedPlugin``, ``LoggingPlugin``,
+    ``SerialExecution``) are added for each kind the ``plugins`` list lacks.
+    """
+
+    def __init__(
+        self,
+        datasource: Any,
+        pipeline: Pipeline | Iterable[Any],
+        plugins: Iterable[BasePlugin] | None = None,
+        *,
+        description: str | None = None,
+        name: str | None = None,
+        initial_ctx: Mapping[str, Any] | None = None,
+        treatments: Iterable[Any] | None = None,
+        hypotheses: Iterable[Hypothesis] | None = None,
+        replicates: int = 1,
+    ) -> None:
+        if name is not None and (not isinstance(name, str) or not name):
+            msg = f"an experiment name must be a non-empty str, got {name!r}"
+            raise CrystallizeUsageError(msg)
+        self.name = name
+        self.description = description
+        label = name or "<unnamed>"
+        if datasource is None:
+            msg = f"experiment {label!r} has no data source; call .datasource(...) before .build()"
+            raise ExperimentDefinitionError(msg)
+        self.datasource: DataSource = coerce_component(datasource, DataSource, "datasource()")
+        self.pipeline = pipeline if isinstance(pipeline, Pipeline) else Pipeline(pipeline)
+        self.initial_ctx = dict(initial_ctx or {})
+        all_treatments = [_coerce_treatment(t) for t in (treatments or [])]
+        self.baseline_treatment = next(
+            (t for t in all_treatments if t.name == BASELINE_CONDITION), None
+        )
+        self.treatments = [t for t in all_treatments if t.name != BASELINE_CONDITION]
+        self.hypotheses = list(hypotheses or [])
+        self.replicates = replicates
+        self.plugins = _with_defaults(list(plugins or []), label)
+        self._pm: PluginManager | None = None
+        self.validate()
+        self.plugin_manager().hook.init_hook(experiment=self)
+
+    @classmethod
+    def builder(cls, name: str | None = None) -> ExperimentBuilder:
+        return ExperimentBuilder(name)
+
+    @property
+    def artifact_name(self) -> str:
+        """The experiment's name, or its id when it has none."""
+        return self.name or self.id
+
+    @property
+    def id(self) -> str:
+        return hashlib.sha256(self.pipeline.signature().encode()).hexdigest()[:16]
+
+    @property
+    def steps(self) -> list[PipelineStep]:
+        return self.pipeline.steps
+
+    def get_plugin(self, cls: type[Any]) -> Any:
+        """Return the first plugin that is an instance of ``cls``, or ``None``."""
+        return next((p for p in self.plugins if isinstance(p, cls)), None)
+
+    def plugin_manager(self) -> PluginManager:
+        if self._pm is None:
+            self._pm = PluginManager(self.plugins)
+        return self._pm
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_pm"] = None
+        return state
+
+    # --- validation ---------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Raise :class:`ExperimentDefinitionError` for anything that would make runs fail."""
+        label = self.name or "<unnamed>"
+        _check_replicates(self.replicates, label)
+        reserved = sorted(RESERVED_KEYS.intersection(self.initial_ctx))
+        if reserved:
+            msg = (
+                f"experiment {label!r}: initial_ctx sets the reserved key {reserved[0]!r}; "
+                f"{', '.join(sorted(RESERVED_KEYS))} are set for each run by the experiment"
+            )
+            raise ExperimentDefinitionError(msg)
+        seen: set[str] = set()
+        for listed in self.treatments:
+            if listed.name in seen:
+                msg = f"experiment {label!r}: two treatments are named {listed.name!r}; rename one"
+                raise ExperimentDefinitionError(msg)
+            seen.add(listed.name)
+        components: list[DataSource | PipelineStep] = [self.datasource, *self.pipeline.steps]
+        for name, t in self.conditions():
+            payload = t.apply_map if t is not None else {}
+            for key in payload:
+                if key in RESERVED_KEYS:
+                    msg = (
+                        f"experiment {label!r}: treatment {name!r} sets the reserved key "
+                        f"{key!r}; {', '.join(sorted(RESERVED_KEYS))} are set for each run"
+                    )
+                    raise ExperimentDefinitionError(msg)
+                for comp in components:
+                    if key in comp.params:
+                        msg = (
+                            f"experiment {label!r}: treatment {name!r} sets {key!r}, but step "
+                            f"{comp.name!r} receives {key}={comp.params[key]!r} explicitly, so "
+                            f"the treatment would have no effect; remove the explicit argument "
+                            f"(put the default in initial_ctx) or rename the key"
+                        )
+                        raise ExperimentDefinitionError(msg)
+            if t is not None and t.is_callable:
+                continue  # its keys are known only when it runs
+            available = set(self.initial_ctx) | set(payload) | RESERVED_KEYS
+            for comp in components:
+                missing = [k for k in comp.required_context() if k not in available]
+                if missing:
+                    msg = (
+                        f"experiment {label!r}: {_kind(comp)} {comp.name!r} needs {missing[0]!r},"
+                        f" which is not passed as {comp.name}({missing[0]}=...), has no default "
+                        f"and is not in the context of condition {name!r}; pass it explicitly, "
+                        f"add it to initial_ctx, or set it in every treatment"
+                    )
+                    raise ExperimentDefinitionError(msg)
+        self._validate_hypotheses(label)
+
+    def _validate_hypotheses(self, label: str) -> None:
+        names: set[str] = set()
+        for hyp in self.hypotheses:
+            if not isinstance(hyp, Hypothesis):
+                msg = (
+                    f"experiment {label!r}: hypotheses() takes Hypothesis objects (made by "
+                    f"@hypothesis or Hypothesis(...)), got {hyp!r} ({type(hyp).__name__})"
+                )
+                raise ExperimentDefinitionError(msg)
+            if hyp.name in names:
+                msg = f"experiment {label!r}: two hypotheses are named {hyp.name!r}; rename one"
+                raise ExperimentDefinitionError(msg)
+            names.add(hyp.name)
+        if self.hypotheses and not self.treatments:
+            msg = (
+                f"experiment {label!r} has hypotheses but no treatments to compare with the "
+                f"baseline; add .treatments([...]) or drop the hypotheses"
+            )
+            raise ExperimentDefinitionError(msg)
+
+    def conditions(self) -> list[tuple[str, Treatment | None]]:
+        """``[(name, treatment), ...]``, the baseline first."""
+        return [(BASELINE_CONDITION, self.baseline_treatment)] + [
+            (t.name, t) for t in self.treatments
+        ]
+
+    # --- running ------------------------------------------------------------------------
+
+    def run(
+        self,
+        *,
+        treatments: Iterable[Any] | None = None,
+        hypotheses: Iterable[Hypothesis] | None = None,
+        replicates: int | None = None,
+        strategy: str | None = None,
+    ) -> Result:
+        """Execute every run and evaluate the hypotheses; arguments apply to this call only.
+
+        Works in a plain script and inside a running event loop (Jupyter, pytest-asyncio),
+        where it executes in a helper thread; from async code prefer ``await arun(...)``.
+        """
+        call = functools.partial(
+            self._run,
+            treatments=treatments,
+            hypotheses=hypotheses,
+            replicates=replicates,
+            strategy=strategy,
+        )
+        if not _loop_is_running():
+            return call()
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="crystallize") as pool:
+            return pool.submit(call).result()
+
+    async def arun(
+        self,
+        *,
+        treatments: Iterable[Any] | None = None,
+        hypotheses: Iterable[Hypothesis] | None = None,
+        replicates: int | None = None,
+        strategy: str | None = None,
+    ) -> Result:
+        """``run()`` for async code: the event loop stays free while the runs execute."""
+        call = functools.partial(
+            self._run,
+            treatments=treatments,
+            hypotheses=hypotheses,
+            replicates=replicates,
+            strategy=strategy,
+        )
+        return await asyncio.get_running_loop().run_in_executor(None, call)
+
+    def _overridden(
+        self,
+        treatments: Iterable[Any] | None,
+        hypotheses: Iterable[Hypothesis] | None,
+        replicates: int | None,
+    ) -> Experiment:
+        if treatments is None and hypotheses is None and replicates is None:
+            return self
+        exp = copy.copy(self)
+        if treatments is not None:
+            listed = [_coerce_treatment(t) for t in treatments]
+            exp.baseline_treatment = next(
+                (t for t in listed if t.name == BASELINE_CONDITION), self.baseline_treatment
+            )
+            exp.treatments = [t for t in listed if t.name != BASELINE_CONDITION]
+        if hypotheses is not None:
+            exp.hypotheses = list(hypotheses)
+        if replicates is not None:
+            exp.replicates = replicates
+        exp.validate()
+        return exp
+
+    def _run(
+        self,
+        *,
+        treatments: Iterable[Any] | None,
+        hypotheses: Iterable[Hypothesis] | None,
+        replicates: int | None,
+        strategy: str | None,
+    ) -> Result:
+        if strategy not in (None, "rerun"):
+            msg = f"run(strategy=...) takes 'rerun' (the default), got {strategy!r}"
+            raise CrystallizeUsageError(msg)
+        exp = self._overridden(treatments, hypotheses, replicates)
+        hook = exp.plugin_manager().hook
+        plan = RunPlan(exp)
+        hook.before_run(experiment=exp)
+        initial = FrozenContext(exp.initial_ctx)
+        started: list[PipelineStep] = []
+        try:
+            for step in exp.steps:
+                step.setup(initial)
+                started.append(step)
+            runs = hook.run_experiment_loop(experiment=exp, plan=plan)
+        finally:
+            for step in started:
+                step.teardown(initial)
+        return exp._finish(plan, runs)
+
+    def _finish(self, plan: RunPlan, runs: list[RunResult]) -> Result:
+        names = plan.condition_names
+        by_condition = build_metrics(runs, names, plan.replicates)
+        result = Result(
+            metrics=ExperimentMetrics(
+                baseline=by_condition[BASELINE_CONDITION],
+                treatments={n: by_condition[n] for n in names[1:]},
+            ),
+            runs=tuple(runs),
+            errors={r.error.key: r.error for r in runs if r.error is not None},
+            artifacts=build_artifacts(runs),
+            provenance={
+                "root_seed": plan.root_seed,
+                "pipeline_signature": self.pipeline.signature(),
+                "seeds": {n: list(c.seeds) for n, c in by_condition.items()},
+            },
+            replicates=plan.replicates,
+            conditions=tuple(names),
+        )
+        hook = self.plugin_manager().hook
+        try:
+            check_metrics(self.hypotheses, by_condition, self.artifact_name)
+            evaluated = evaluate(self.hypotheses, by_condition, names[0], names[1:])
+        except (MissingMetricError, HypothesisError) as error:
+            error.result = result
+            hook.after_run(experiment=self, result=result)
+            raise
+        metrics = ExperimentMetrics(result.metrics.baseline, result.metrics.treatments, evaluated)
+        result = Result(
+            metrics,
+            result.runs,
+            result.errors,
+            result.artifacts,
+            result.provenance,
+            result.replicates,
+            result.conditions,
+        )
+        hook.after_run(experiment=self, result=result)
+        return result
+
+    def apply(
+        self, treatment: Treatment | str | None = None, *, data: Any = None, seed: int | None = None
+    ) -> Any:
+        """Run the pipeline once (replicate 0) and return the last step's data.
+
+        Errors propagate as raised; ``data`` replaces the data source's output; ``seed``
+        replaces the replicate's seed. Nothing is written and no hypothesis is evaluated.
+        """
+        exp = self
+        if treatment is not None:
+            chosen = treatment if isinstance(treatment, Treatment) else self._find(treatment)
+            exp = self._overridden([chosen], [], 1)
+        plan = RunPlan(exp, only=chosen.name if treatment is not None else BASELINE_CONDITION)
+        return plan.apply(data=data, seed=seed, use_data=data is not None)
+
+    def _find(self, name: str) -> Treatment:
+        for t in self.treatments:
+            if t.name == name:
+                return t
+        known = ", ".join(t.name for t in self.treatments) or "none"
+        msg = f"experiment {self.artifact_name!r} has no treatment {name!r}; treatments: {known}"
+        raise CrystallizeUsageError(msg)
+
+    def __repr__(self) -> str:
+        return (
+            f"Experiment(name={self.name!r}, treatments={[t.name for t in self.treatments]!r}, "
+            f"replicates={self.replicates!r})"
+        )
+
+
+def _kind(component: Any) -> str:
+    return "data source" if isinstance(component, DataSource) else "step"
+
+
+def _with_defaults(plugins: list[BasePlugin], label: str) -> list[BasePlugin]:
+    from ._execution import SerialExecution
+
+    for plugin in plugins:
+        if not isinstance(plugin, BasePlugin):
+            msg = (
+                f"experiment {label!r}: plugins() takes BasePlugin instances, got {plugin!r} "
+                f"({type(plugin).__name__}); did you forget the parentheses?"
+            )
+            raise CrystallizeUsageError(msg)
+    executors = [p for p in plugins if overrides(p, "run_experiment_loop")]
+    if len(executors) > 1:
+        shown = ", ".join(type(p).__name__ for p in executors)
+        msg = f"experiment {label!r} has {len(executors)} execution plugins ({shown}); keep one"
+        raise ExperimentDefinitionError(msg)
+    defaults: list[BasePlugin] = [ArtifactPlugin(), SeedPlugin(), LoggingPlugin()]
+    out = list(plugins)
+    for default in defaults:
+        if not any(isinstance(p, type(default)) for p in plugins):
+            out.append(default)
+    if not executors:
+        out.append(SerialExecution())
+    return out
+
+
+# --- the run plan -------------------------------------------------------------------------
+
+
+class RunPlan:
+    """The ordered runs of one ``experiment.run()``: replicate-major, the baseline first.
+
+    ``plan.execute(i)`` performs run ``i`` in the calling thread and returns its
+    :class:`RunResult`; a failure of the user's code is recorded on it, never raised. The
+    plan pickles without the experiment's hypotheses (they are evaluated by the caller).
+    """
+
+    def __init__(self, experiment: Experiment, only: str | None = None) -> None:
+        self.experiment = experiment
+        seeds = experiment.get_plugin(SeedPlugin) or SeedPlugin()
+        self.root_seed = seeds.root_seed(experiment.artifact_name)
+        conditions = experiment.conditions()
+        if only is not None:
+            conditions = [c for c in conditions if c[0] == only]
+        self.conditions = conditions
+        self.condition_names = [name for name, _ in conditions]
+        self.overlays = [t.apply_map if t is not None else {} for _, t in conditions]
+        self.replicates = experiment.replicates
+        self.runs: list[tuple[int, int, int]] = []
+        for replicate in range(self.replicates):
+            seed = replicate_seed(self.root_seed, replicate)
+            self.runs.extend((c, replicate, seed) for c in range(len(conditions)))
+        self.is_async = experiment.datasource.is_async or experiment.pipeline.is_async
+        self._hooks: tuple[Any, Any, Any] | None = None
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def describe(self, index: int) -> tuple[str, int]:
+        """``(condition, replicate)`` of run ``index``."""
+        cond, replicate, _ = self.runs[index]
+        return self.condition_names[cond], replicate
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        exp = copy.copy(self.experiment)
+        exp.hypotheses = []
+        state["experiment"] = exp
+        state["_hooks"] = None
+        return state
+
+    def _hook_callers(self) -> tuple[Any, Any, Any]:
+        """The per-run hook callers, ``None`` for a hook no plugin implements."""
+        if self._hooks is None:
+            hook = self.experiment.plugin_manager().hook
+            callers = (hook.before_replicate, hook.before_step, hook.after_step)
+            self._hooks = tuple(c if c.get_hookimpls() else None for c in callers)  # type: ignore[assignment]
+        return self._hooks  # type: ignore[return-value]
+
+    def execute(self, index: int) -> RunResult:
+        """Perform run ``index`` here and return its result (failures are recorded)."""
+        result: RunResult = self._drive(self._arun(index))[0]
+        return result
+
+    async def aexecute(self, index: int) -> RunResult:
+        result: RunResult = (await self._arun(index))[0]
+        return result
+
+    def apply(self, *, data: Any, seed: int | None, use_data: bool) -> Any:
+        return self._drive(self._arun(0, seed=seed, data=data, use_data=use_data, raising=True))[1]
+
+    def _drive(self, coro: Any) -> Any:
+        if self.is_async:
+            return asyncio.run(coro)
+        try:
+            coro.send(None)
+        except StopIteration as stop:
+            return stop.value
+        coro.close()
+        msg = (
+            "a step or data source awaited something but is not declared `async def`; "
+            "declare it async so the run gets an event loop"
+        )
+        raise RuntimeError(msg)
+
+    async def _arun(
+        self,
+        index: int,
+        *,
+        seed: int | None = None,
+        data: Any = None,
+        use_data: bool = False,
+        raising: bool = False,
+    ) -> tuple[RunResult, Any]:
+        cond, replicate, run_seed = self.runs[index]
+        if seed is not None:
+            run_seed = seed
+        condition, treatment = self.conditions[cond]
+        experiment = self.experiment
+        values = dict(experiment.initial_ctx)
+        values.update(self.overlays[cond])
+        values[CONDITION_KEY] = condition
+        values[REPLICATE_KEY] = replicate
+        values[SEED_KEY] = run_seed
+        ctx = FrozenContext._for_run(values, self.root_seed)
+        before_replicate, before_step, after_step = self._hook_callers()
+        stage, where = "treatment", condition
+        error = None
+        start = perf_counter()
+        try:
+            if treatment is not None and treatment.is_callable:
+                treatment.apply(ctx)
+            if before_replicate is not None:
+                stage, where = "plugin", "before_replicate"
+                before_replicate(experiment=experiment, ctx=ctx)
+            if not use_data:
+                source = experiment.datasource
+                stage, where = "data source", source.name
+                data = source.fetch(ctx)
+                if inspect.isawaitable(data):
+                    data = await data
+            for step in experiment.pipeline.steps:
+                if before_step is not None:
+                    stage, where = "plugin", "before_step"
+                    before_step(experiment=experiment, step=step, ctx=ctx)
+                stage, where = "step", step.name
+                out = step(data, ctx)
+                if inspect.isawaitable(out):
+                    out = await out
+                data = unpack_output(out, ctx)
+                if after_step is not None:
+                    stage, where = "plugin", "after_step"
+                    after_step(experiment=experiment, step=step, data=data, ctx=ctx)
+        except Exception as exc:
+            if raising:
+                raise
+            error = RunError.from_exception(exc, condition, replicate, stage, where)
+        result = RunResult(
+            condition,
+            replicate,
+            run_seed,
+            {k: tuple(v) for k, v in ctx.metrics._values.items()},
+            tuple(ctx.artifacts.written),
+            error,
+            perf_counter() - start,
+        )
+        return result, data
+
+
+# --- builder ------------------------------------------------------------------------------
+
+
+class ExperimentBuilder:
+    """Fluent construction: ``Experiment.builder("name").datasource(...)...build()``.
+
+    Every method replaces the previous value, except ``add_step``, which appends; an explicit
+    ``pipeline(...)`` takes priority over added steps.
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        self._name = name
+        self._datasource: Any = None
+        self._pipeline: Pipeline | None = None
+        self._steps: list[Any] = []
+        self._kwargs: dict[str, Any] = {}
+
+    def datasource(self, datasource: Any) -> ExperimentBuilder:
+        self._datasource = datasource
+        return self
+
+    def pipeline(self, pipeline: Pipeline | Iterable[Any]) -> ExperimentBuilder:
+        self._pipeline = pipeline if isinstance(pipeline, Pipeline) else Pipeline(pipeline)
+        return self
+
+    def add_step(self, step: Any) -> ExperimentBuilder:
+        self._steps.append(coerce_component(step, PipelineStep, "add_step()"))
+        return self
+
+    def plugins(self, plugins: Iterable[BasePlugin]) -> ExperimentBuilder:
+        self._kwargs["plugins"] = list(plugins)
+        return self
+
+    def treatments(self, treatments: Iterable[Any]) -> ExperimentBuilder:
+        self._kwargs["treatments"] = list(treatments)
+        return self
+
+    def hypotheses(self, hypotheses: Iterable[Hypothesis]) -> ExperimentBuilder:
+        self._kwargs["hypotheses"] = list(hypotheses)
+        return self
+
+    def replicates(self, replicates: int) -> ExperimentBuilder:
+        self._kwargs["replicates"] = replicates
+        return self
+
+    def description(self, description: str) -> ExperimentBuilder:
+        self._kwargs["description"] = description
+        return self
+
+    def initial_ctx(self, initial_ctx: Mapping[str, Any]) -> ExperimentBuilder:
+        self._kwargs["initial_ctx"] = dict(initial_ctx)
+        return self
+
+    def build(self) -> Experiment:
+        steps = self._pipeline if self._pipeline is not None else self._steps
+        if not self._pipeline and not self._steps:
+            msg = (
+                f"experiment {self._name or '<unnamed>'!r} has no steps; call .add_step(...) "
+                f"or .pipeline([...]) before .build()"
+            )
+            raise ExperimentDefinitionError(msg)
+        return Experiment(self._datasource, steps, name=self._name, **self._kwargs)

@@ -1,0 +1,324 @@
+"""@verifier, @hypothesis and the evaluation of hypotheses on an experiment's metrics."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ._errors import CrystallizeUsageError, HypothesisError, MissingMetricError
+from ._results import ConditionMetrics, HypothesisResult
+
+_SAMPLE_PARAMS = ("baseline", "treatment", "baseline_samples", "treatment_samples")
+
+
+class VerifierCallable:
+    """A verifier with its parameters bound: ``v(baseline, treatment)`` returns its verdict."""
+
+    def __init__(self, factory: VerifierFactory, params: Mapping[str, Any]) -> None:
+        self.factory = factory
+        self.params = dict(params)
+
+    @property
+    def name(self) -> str:
+        return self.factory.name
+
+    def __call__(self, baseline: Mapping[str, Any], treatment: Mapping[str, Any]) -> Any:
+        return self.factory.fn(baseline, treatment, **self.params)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_bind_verifier, (self.factory, self.params))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{self.name}({args})"
+
+
+def _bind_verifier(factory: VerifierFactory, params: Mapping[str, Any]) -> VerifierCallable:
+    return factory(**params)
+
+
+class VerifierFactory:
+    """A function decorated with :func:`verifier`; call it to bind parameters."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        if not callable(fn):
+            msg = f"@verifier decorates a function fn(baseline, treatment, **params), got {fn!r}"
+            raise CrystallizeUsageError(msg)
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.name: str = getattr(fn, "__name__", repr(fn))
+        params = list(inspect.signature(fn).parameters.values())
+        self.required = [
+            p.name
+            for p in params[2:]
+            if p.name not in _SAMPLE_PARAMS
+            and p.default is inspect.Parameter.empty
+            and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+        ]
+        self.accepted = {p.name for p in params[2:] if p.name not in _SAMPLE_PARAMS}
+        self.accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+    def __call__(self, **params: Any) -> VerifierCallable:
+        unknown = [k for k in params if k not in self.accepted]
+        if unknown and not self.accepts_any:
+            msg = (
+                f"{self.name}() got an unknown parameter {unknown[0]!r} "
+                f"(={params[unknown[0]]!r}); it accepts: "
+                f"{', '.join(sorted(self.accepted)) or 'none'}"
+            )
+            raise CrystallizeUsageError(msg)
+        missing = [k for k in self.required if k not in params]
+        if missing:
+            msg = (
+                f"{self.name}() needs parameter {missing[0]!r}: write {self.name}({missing[0]}=...)"
+            )
+            raise CrystallizeUsageError(msg)
+        return VerifierCallable(self, params)
+
+    def __reduce__(self) -> str:
+        return str(self.__qualname__)  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        return f"<verifier factory {self.name}>"
+
+
+def verifier(fn: Callable[..., Any] | None = None) -> Any:
+    """Turn ``fn(baseline, treatment, **params)`` into a verifier factory.
+
+    ``baseline`` and ``treatment`` are ``{metric: [value per replicate]}``, aligned by
+    replicate. The verifier returns a mapping (for example ``{"p_value": p, "significant":
+    p < alpha}``) or a result object with ``as_dict()``. Works with or without parentheses.
+    """
+    if fn is None:
+        return verifier
+    return VerifierFactory(fn)
+
+
+def rank_by_p_value(result: Any) -> float:
+    """The default ranker: the p-value (the largest over several metric groups)."""
+    if isinstance(result, list):
+        return max((rank_by_p_value(r) for r in result), default=1.0)
+    value = result.get("p_value", 1.0)
+    return float(value) if value is not None else 1.0
+
+
+def _parse_metrics(spec: Any) -> tuple[tuple[tuple[str, ...], ...] | None, bool]:
+    if spec is None:
+        return None, False
+    if isinstance(spec, str):
+        return ((spec,),), False
+    if isinstance(spec, Sequence) and spec and all(isinstance(m, str) for m in spec):
+        return (tuple(spec),), False
+    if (
+        isinstance(spec, Sequence)
+        and spec
+        and all(
+            isinstance(g, Sequence)
+            and not isinstance(g, str)
+            and g
+            and all(isinstance(m, str) for m in g)
+            for g in spec
+        )
+    ):
+        return tuple(tuple(g) for g in spec), True
+    msg = (
+        f"metrics must be a metric name, a list of names, or a list of lists of names, got {spec!r}"
+    )
+    raise CrystallizeUsageError(msg)
+
+
+class Hypothesis:
+    """A verifier applied to metric groups, and a ranker (lower is better) over treatments."""
+
+    def __init__(
+        self,
+        verifier: Any,
+        metrics: Any = None,
+        ranker: Callable[[Any], float] | None = None,
+        name: str | None = None,
+    ) -> None:
+        if isinstance(verifier, VerifierFactory):
+            verifier = verifier()
+        if not callable(verifier):
+            msg = (
+                f"Hypothesis(verifier=...) must be callable(baseline, treatment), got {verifier!r}"
+            )
+            raise CrystallizeUsageError(msg)
+        if ranker is not None and not callable(ranker):
+            msg = f"Hypothesis(ranker=...) must be callable(result) -> float, got {ranker!r}"
+            raise CrystallizeUsageError(msg)
+        self.verifier = verifier
+        self.metrics_spec = metrics
+        self.groups, self.grouped = _parse_metrics(metrics)
+        self.ranker = ranker or rank_by_p_value
+        self.name = name or getattr(ranker, "__name__", None) or "hypothesis"
+        self._global_name: str | None = None
+
+    @property
+    def verifier_name(self) -> str:
+        return str(getattr(self.verifier, "name", getattr(self.verifier, "__name__", "verifier")))
+
+    def metric_groups(self, available: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+        return self.groups if self.groups is not None else (tuple(available),)
+
+    def __reduce__(self) -> Any:
+        if self._global_name is not None:
+            return self._global_name  # the module attribute is this object
+        return (Hypothesis, (self.verifier, self.metrics_spec, self.ranker, self.name))
+
+    def __repr__(self) -> str:
+        return (
+            f"Hypothesis(name={self.name!r}, verifier={self.verifier!r}, "
+            f"metrics={self.metrics_spec!r})"
+        )
+
+
+def hypothesis(*, verifier: Any, metrics: Any = None, name: str | None = None) -> Any:
+    """Decorate a ranker ``fn(result) -> float`` (lower is better) into a :class:`Hypothesis`."""
+
+    def decorate(ranker: Callable[[Any], float]) -> Hypothesis:
+        made = Hypothesis(verifier, metrics=metrics, ranker=ranker, name=name)
+        made._global_name = ranker.__qualname__
+        made.__module__ = ranker.__module__
+        return made
+
+    return decorate
+
+
+def _as_mapping(output: Any) -> Mapping[str, Any]:
+    if isinstance(output, Mapping):
+        return output
+    return output.as_dict()  # type: ignore[no-any-return]
+
+
+def _check_output(output: Any, hyp: Hypothesis, treatment: str) -> Any:
+    if isinstance(output, Mapping) or callable(getattr(output, "as_dict", None)):
+        return output
+    msg = (
+        f"verifier {hyp.verifier_name!r} of hypothesis {hyp.name!r} returned {output!r} "
+        f"({type(output).__name__}) for treatment {treatment!r}; a verifier must return a "
+        f"mapping such as {{'p_value': p, 'significant': p < alpha}} or a result object "
+        f"with as_dict()"
+    )
+    raise HypothesisError(msg)
+
+
+def _complete(values: Sequence[Any] | None) -> set[int]:
+    if values is None:
+        return set()
+    return {i for i, v in enumerate(values) if v is not None}
+
+
+def check_metrics(
+    hypotheses: Sequence[Hypothesis], metrics: Mapping[str, ConditionMetrics], experiment: str
+) -> None:
+    """Raise :class:`MissingMetricError` for a metric that no run of a condition recorded."""
+    recorded = sorted({m for c in metrics.values() for m in c.metrics})
+    for hyp in hypotheses:
+        if hyp.groups is None:
+            continue
+        for group in hyp.groups:
+            for metric in group:
+                lacking = [
+                    c.name
+                    for c in metrics.values()
+                    if metric not in c.metrics and len(c.failed) < len(c.seeds)
+                ]
+                if lacking:
+                    shown = ", ".join(repr(m) for m in recorded) or "none"
+                    msg = (
+                        f"experiment {experiment!r}: hypothesis {hyp.name!r} needs metric "
+                        f"{metric!r}, which no run of condition {lacking[0]!r} recorded; "
+                        f"recorded metrics: {shown}. Record it in a step (return (data, "
+                        f"{{{metric!r}: value}}) or ctx.metrics.add) or fix the name; the "
+                        f"computed runs are kept on this error's .result"
+                    )
+                    raise MissingMetricError(msg, metric)
+
+
+def evaluate(
+    hypotheses: Sequence[Hypothesis],
+    metrics: Mapping[str, ConditionMetrics],
+    baseline: str,
+    treatments: Sequence[str],
+) -> tuple[HypothesisResult, ...]:
+    """Verify and rank every hypothesis, on complete replicates only."""
+    base = metrics[baseline]
+    evaluated = []
+    for hyp in hypotheses:
+        groups = hyp.metric_groups(list(base.metrics))
+        results: dict[str, Any] = {}
+        used: dict[str, tuple[int, ...]] = {}
+        caught: dict[str, tuple[str, ...]] = {}
+        for name in treatments:
+            treated = metrics[name]
+            outputs: list[Any] = []
+            notes: list[str] = []
+            replicates: set[int] = set()
+            for group in groups:
+                rows = set(range(len(base.seeds)))
+                for metric in group:
+                    rows &= _complete(base.metrics.get(metric))
+                    rows &= _complete(treated.metrics.get(metric))
+                if not rows:
+                    outputs = []
+                    break
+                order = sorted(rows)
+                replicates |= rows
+                b = {m: [base.metrics[m][i] for i in order] for m in group}
+                t = {m: [treated.metrics[m][i] for i in order] for m in group}
+                outputs.append(_call_verifier(hyp, b, t, name, group, len(order), notes))
+            if outputs:
+                results[name] = outputs if hyp.grouped else outputs[0]
+                used[name] = tuple(sorted(replicates))
+                if notes:
+                    caught[name] = tuple(notes)
+        ranked = sorted(
+            ((name, _rank(hyp, out, name)) for name, out in results.items()),
+            key=lambda item: (math.isnan(item[1]), item[1]),
+        )
+        ranking = {"best": ranked[0][0] if ranked else None, "ranked": ranked}
+        evaluated.append(HypothesisResult(hyp.name, results, ranking, used, caught))
+    return tuple(evaluated)
+
+
+def _call_verifier(
+    hyp: Hypothesis,
+    baseline: dict[str, list[Any]],
+    treatment: dict[str, list[Any]],
+    name: str,
+    group: tuple[str, ...],
+    n: int,
+    notes: list[str],
+) -> Any:
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            output = hyp.verifier(baseline, treatment)
+    except Exception as exc:
+        msg = (
+            f"verifier {hyp.verifier_name!r} of hypothesis {hyp.name!r} raised "
+            f"{type(exc).__name__}: {exc} (treatment {name!r}, metrics {list(group)!r}, "
+            f"{n} complete replicates)"
+        )
+        raise HypothesisError(msg) from exc
+    notes.extend(
+        f"{w.category.__name__}: {w.message}" for w in caught if str(w.message) not in notes
+    )
+    return _check_output(output, hyp, name)
+
+
+def _rank(hyp: Hypothesis, output: Any, name: str) -> float:
+    shown = [_as_mapping(o) for o in output] if isinstance(output, list) else _as_mapping(output)
+    try:
+        return float(hyp.ranker(shown))
+    except Exception as exc:
+        msg = (
+            f"ranker of hypothesis {hyp.name!r} raised {type(exc).__name__}: {exc} "
+            f"(treatment {name!r})"
+        )
+        raise HypothesisError(msg) from exc

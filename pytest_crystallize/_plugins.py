@@ -1,0 +1,253 @@
+"""BasePlugin, the plugin manager, and the default LoggingPlugin and ArtifactPlugin."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from . import hookspecs
+from ._errors import CrystallizeUsageError
+
+if TYPE_CHECKING:
+    from ._context import FrozenContext
+    from ._experiment import Experiment, RunPlan
+    from ._results import Result, RunResult
+    from ._steps import PipelineStep
+
+_LOGGER = logging.getLogger("pytest_crystallize")
+
+
+class BasePlugin:
+    """Base class of experiment plugins: override the hooks of :mod:`hookspecs` you need.
+
+    Only overridden hooks are registered, so a plugin pays for nothing it does not use.
+    """
+
+    def init_hook(self, experiment: Experiment) -> None:
+        """See :func:`pytest_crystallize.hookspecs.init_hook`."""
+
+    def before_run(self, experiment: Experiment) -> None:
+        """See :func:`pytest_crystallize.hookspecs.before_run`."""
+
+    def before_replicate(self, experiment: Experiment, ctx: FrozenContext) -> None:
+        """See :func:`pytest_crystallize.hookspecs.before_replicate`."""
+
+    def before_step(self, experiment: Experiment, step: PipelineStep, ctx: FrozenContext) -> None:
+        """See :func:`pytest_crystallize.hookspecs.before_step`."""
+
+    def after_step(
+        self, experiment: Experiment, step: PipelineStep, data: Any, ctx: FrozenContext
+    ) -> None:
+        """See :func:`pytest_crystallize.hookspecs.after_step`."""
+
+    def after_run(self, experiment: Experiment, result: Result) -> None:
+        """See :func:`pytest_crystallize.hookspecs.after_run`."""
+
+    def run_experiment_loop(self, experiment: Experiment, plan: RunPlan) -> list[RunResult] | None:
+        """See :func:`pytest_crystallize.hookspecs.run_experiment_loop`."""
+        return None
+
+    # Hooks an instance switches off although its class overrides them.
+    _inactive_hooks: frozenset[str] = frozenset()
+
+
+def overrides(plugin: BasePlugin, name: str) -> bool:
+    """Return whether ``plugin``'s class overrides hook ``name`` and has not switched it off."""
+    method = getattr(type(plugin), name, None)
+    return (
+        method is not None
+        and method is not getattr(BasePlugin, name)
+        and name not in plugin._inactive_hooks
+    )
+
+
+class PluginManager(pluggy.PluginManager):
+    """A pluggy manager that treats a BasePlugin's overridden methods as implementations."""
+
+    def __init__(self, plugins: Sequence[BasePlugin]) -> None:
+        super().__init__("crystallize")
+        self.add_hookspecs(hookspecs)
+        # pluggy calls the last registered implementation first: register in reverse so hooks
+        # run in the order of the experiment's plugin list.
+        for plugin in reversed(plugins):
+            self.register(plugin)
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None and name in hookspecs.HOOK_NAMES and isinstance(plugin, BasePlugin):
+            return {} if overrides(plugin, name) else None
+        return opts
+
+
+# --- LoggingPlugin ------------------------------------------------------------------------
+
+
+class LoggingPlugin(BasePlugin):
+    """Logs one line when an experiment starts and one when it ends.
+
+    Messages go to the ``"pytest_crystallize"`` logger; no handler is installed and no global
+    logging configuration changes. ``verbose=True`` adds a DEBUG line per step of every run.
+    """
+
+    def __init__(self, verbose: bool = False, log_level: str | int = "INFO") -> None:
+        level = logging.getLevelName(log_level) if isinstance(log_level, str) else log_level
+        if not isinstance(level, int):
+            msg = (
+                f"LoggingPlugin(log_level=...) must be a logging level such as 'INFO' or "
+                f"logging.DEBUG, got {log_level!r}"
+            )
+            raise CrystallizeUsageError(msg)
+        self.verbose = verbose
+        self.log_level = level
+        if not verbose:
+            self._inactive_hooks = frozenset({"before_step", "after_step"})
+
+    def before_run(self, experiment: Experiment) -> None:
+        _LOGGER.log(
+            self.log_level,
+            "experiment %r: %d replicates x %d conditions, %d hypotheses",
+            experiment.name,
+            experiment.replicates,
+            1 + len(experiment.treatments),
+            len(experiment.hypotheses),
+        )
+
+    def before_step(self, experiment: Experiment, step: PipelineStep, ctx: FrozenContext) -> None:
+        _LOGGER.debug(
+            "%s replicate %s: step %r starts", ctx["condition"], ctx["replicate"], step.name
+        )
+
+    def after_step(
+        self, experiment: Experiment, step: PipelineStep, data: Any, ctx: FrozenContext
+    ) -> None:
+        _LOGGER.debug(
+            "%s replicate %s: step %r done", ctx["condition"], ctx["replicate"], step.name
+        )
+
+    def after_run(self, experiment: Experiment, result: Result) -> None:
+        failed = len(result.errors)
+        if failed:
+            first = next(iter(result.errors.values()))
+            _LOGGER.warning(
+                "experiment %r: %d of %d runs failed, first: %s (see result.errors)",
+                experiment.name,
+                failed,
+                len(result.runs),
+                first.summary(),
+            )
+        else:
+            _LOGGER.log(
+                self.log_level, "experiment %r: %d runs done", experiment.name, len(result.runs)
+            )
+
+
+# --- ArtifactPlugin -----------------------------------------------------------------------
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ArtifactPlugin(BasePlugin):
+    """Writes the files steps add with ``ctx.artifacts.add(name, data)``.
+
+    Layout: ``<root_dir>/<experiment>/v<N>/replicate_<i>/<condition>/<step>/<name>``. With
+    ``versioned=False`` every run writes ``v0``, which is emptied first so no file of an earlier
+    run is mixed in; with ``versioned=True`` each run writes a new version and only the newest
+    ``artifact_retention`` versions are kept (``<= 0`` keeps all), the older kept ones losing
+    their files larger than ``big_file_threshold_mb``. Files are written where the run executes
+    (thread, process, xdist worker) and their paths travel back on the run's result.
+    """
+
+    def __init__(
+        self,
+        root_dir: str | os.PathLike[str] = "data",
+        versioned: bool = False,
+        artifact_retention: int = 3,
+        big_file_threshold_mb: float = 10,
+    ) -> None:
+        self.root_dir = Path(root_dir)
+        self.versioned = versioned
+        self.artifact_retention = artifact_retention
+        self.big_file_threshold_mb = big_file_threshold_mb
+        self.version_dir: Path | None = None
+
+    def experiment_dir(self, experiment: Experiment) -> Path:
+        return self.root_dir / experiment.artifact_name
+
+    def _versions(self, experiment: Experiment) -> list[int]:
+        base = self.experiment_dir(experiment)
+        if not base.is_dir():
+            return []
+        found = (p.name[1:] for p in base.iterdir() if p.is_dir() and p.name.startswith("v"))
+        return sorted(int(v) for v in found if v.isdigit())
+
+    def before_run(self, experiment: Experiment) -> None:
+        versions = self._versions(experiment)
+        if self.versioned:
+            version = versions[-1] + 1 if versions else 0
+        else:
+            version = 0
+            shutil.rmtree(self.experiment_dir(experiment) / "v0", ignore_errors=True)
+        self.version_dir = self.experiment_dir(experiment) / f"v{version}"
+
+    def after_step(
+        self, experiment: Experiment, step: PipelineStep, data: Any, ctx: FrozenContext
+    ) -> None:
+        if self.version_dir is None or not len(ctx.artifacts):
+            return  # nothing to write, or outside run() (experiment.apply writes nothing)
+        pending = ctx.artifacts.pop_pending()
+        folder = self.version_dir / f"replicate_{ctx['replicate']}" / ctx["condition"] / step.name
+        for name, data in pending.items():
+            _write_atomic(folder / name, data)
+            ctx.artifacts.written.append((step.name, name, str(folder / name)))
+
+    def after_run(self, experiment: Experiment, result: Result) -> None:
+        if self.version_dir is None or not result.artifacts:
+            return
+        manifest: dict[str, list[str]] = {}
+        for run in result.runs:
+            for step_name, name, _ in run.artifacts:
+                steps = manifest.setdefault(name, [])
+                if step_name not in steps:
+                    steps.append(step_name)
+        metadata = {
+            "name": experiment.artifact_name,
+            "replicates": result.replicates,
+            "conditions": list(result.conditions),
+        }
+        _write_atomic(self.version_dir / "_manifest.json", json.dumps(manifest).encode())
+        _write_atomic(self.version_dir / "metadata.json", json.dumps(metadata).encode())
+        self._apply_retention(experiment)
+
+    def _apply_retention(self, experiment: Experiment) -> None:
+        if not self.versioned or self.artifact_retention <= 0:
+            return
+        versions = self._versions(experiment)
+        base = self.experiment_dir(experiment)
+        for old in versions[: -self.artifact_retention]:
+            shutil.rmtree(base / f"v{old}", ignore_errors=True)
+        limit = self.big_file_threshold_mb * 1024 * 1024
+        for kept in versions[-self.artifact_retention : -1]:
+            for path in (base / f"v{kept}").rglob("*"):
+                if path.is_file() and path.stat().st_size > limit:
+                    path.unlink()
+
+    def __repr__(self) -> str:
+        return f"ArtifactPlugin(root_dir={str(self.root_dir)!r}, versioned={self.versioned!r})"

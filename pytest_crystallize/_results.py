@@ -1,0 +1,301 @@
+"""Frozen result objects: one run, one condition's metrics, a hypothesis, an experiment."""
+
+from __future__ import annotations
+
+import json
+import math
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, final
+
+from ._errors import ExperimentRunError
+
+_PACKAGE_DIR = str(Path(__file__).parent)
+
+
+def user_traceback(exc: BaseException) -> str:
+    """Format ``exc``'s traceback without pytest-crystallize's own frames."""
+    te = traceback.TracebackException.from_exception(exc)
+    te.stack = traceback.StackSummary.from_list(
+        [frame for frame in te.stack if not frame.filename.startswith(_PACKAGE_DIR)]
+    )
+    return "".join(te.format())
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class RunError:
+    """Why one run (condition x replicate) failed.
+
+    Attributes
+    ----------
+    condition, replicate:
+        The run.
+    stage:
+        ``"treatment"``, ``"data source"``, ``"step"`` or ``"plugin"``.
+    where:
+        The name of the treatment, data source, step or hook that raised.
+    exc_type, message, traceback:
+        The user's exception, as text (the traceback without framework frames).
+    exception:
+        The exception object itself when it could travel back from the worker, else ``None``.
+    """
+
+    condition: str
+    replicate: int
+    stage: str
+    where: str
+    exc_type: str
+    message: str
+    traceback: str
+    exception: BaseException | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def from_exception(
+        cls, exc: BaseException, condition: str, replicate: int, stage: str, where: str
+    ) -> RunError:
+        return cls(
+            condition=condition,
+            replicate=replicate,
+            stage=stage,
+            where=where,
+            exc_type=type(exc).__qualname__,
+            message=str(exc),
+            traceback=user_traceback(exc),
+            exception=exc,
+        )
+
+    @property
+    def key(self) -> str:
+        """``"<condition>_rep_<replicate>"``, the key of ``Result.errors``."""
+        return f"{self.condition}_rep_{self.replicate}"
+
+    def summary(self) -> str:
+        return (
+            f"{self.stage} {self.where!r} raised {self.exc_type}: {self.message} "
+            f"(condition {self.condition!r}, replicate {self.replicate})"
+        )
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What one run produced, as plain data that travels between processes.
+
+    ``metrics`` maps each metric to the values recorded in this run (usually one);
+    ``artifacts`` lists ``(step, file name, path)`` of the files written.
+    """
+
+    condition: str
+    replicate: int
+    seed: int
+    metrics: Mapping[str, tuple[Any, ...]]
+    artifacts: tuple[tuple[str, str, str], ...] = ()
+    error: RunError | None = None
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ConditionMetrics:
+    """The metrics of one condition, one entry per replicate, in replicate order.
+
+    ``metrics[name][i]`` is replicate *i*'s value, so entry *i* of the baseline pairs with
+    entry *i* of every treatment. A metric recorded several times in a run has a tuple per
+    replicate; a run that failed or did not record the metric has ``None``.
+    """
+
+    name: str
+    metrics: Mapping[str, list[Any]]
+    seeds: tuple[int, ...]
+    failed: tuple[int, ...] = ()
+
+    def __getitem__(self, metric: str) -> list[Any]:
+        return self.metrics[metric]
+
+
+TreatmentMetrics = ConditionMetrics
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class HypothesisResult:
+    """A hypothesis evaluated for every treatment.
+
+    ``results[treatment]`` is the verifier's output (a list of outputs for a hypothesis with
+    several metric groups); ``ranking`` is ``{"best": name, "ranked": [(name, score), ...]}``
+    with the lowest score first; ``replicates[treatment]`` lists the replicates used;
+    ``warnings[treatment]`` holds the warnings the verifier emitted (they are recorded, not
+    raised, so a precision warning never turns into an error).
+    """
+
+    name: str
+    results: Mapping[str, Any]
+    ranking: Mapping[str, Any]
+    replicates: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    warnings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def get_for_treatment(self, treatment: str) -> Any:
+        return self.results.get(treatment)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ExperimentMetrics:
+    """Per-condition metrics and the evaluated hypotheses."""
+
+    baseline: ConditionMetrics
+    treatments: Mapping[str, ConditionMetrics]
+    hypotheses: tuple[HypothesisResult, ...] = ()
+
+    def condition(self, name: str) -> ConditionMetrics:
+        return self.baseline if name == self.baseline.name else self.treatments[name]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _jsonable(value.item())
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy arrays
+        return _jsonable(value.tolist())
+    if hasattr(value, "as_dict") and callable(value.as_dict):
+        return _jsonable(value.as_dict())
+    return repr(value)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The result of ``experiment.run()``.
+
+    Attributes
+    ----------
+    metrics:
+        ``metrics.baseline.metrics["total"]`` and ``metrics.treatments[name].metrics[...]``.
+    runs:
+        Every :class:`RunResult`, in plan order.
+    errors:
+        ``{"<condition>_rep_<i>": RunError}`` for each failed run.
+    artifacts:
+        ``{file name: {condition: (path of replicate 0, path of replicate 1, ...)}}``.
+    """
+
+    metrics: ExperimentMetrics
+    runs: tuple[RunResult, ...]
+    errors: Mapping[str, RunError]
+    artifacts: Mapping[str, Mapping[str, tuple[Path, ...]]]
+    provenance: Mapping[str, Any]
+    replicates: int
+    conditions: tuple[str, ...]
+
+    @property
+    def incomplete_replicates(self) -> tuple[int, ...]:
+        """Replicates in which at least one condition failed."""
+        return tuple(sorted({e.replicate for e in self.errors.values()}))
+
+    def get_hypothesis(self, name: str) -> HypothesisResult | None:
+        for hypothesis in self.metrics.hypotheses:
+            if hypothesis.name == name:
+                return hypothesis
+        return None
+
+    def get_artifact(self, name: str) -> Mapping[str, tuple[Path, ...]]:
+        return self.artifacts.get(name, {})
+
+    def raise_for_errors(self) -> None:
+        """Raise :class:`ExperimentRunError` if any run failed (the result stays on it)."""
+        if not self.errors:
+            return
+        errors = list(self.errors.values())
+        lines = [f"{len(errors)} of {len(self.runs)} runs failed:"]
+        lines += [f"  {e.key}: {e.summary()}" for e in errors[:10]]
+        if len(errors) > 10:
+            lines.append(f"  ... and {len(errors) - 10} more (see result.errors)")
+        lines.append(f"first traceback:\n{errors[0].traceback}")
+        error = ExperimentRunError("\n".join(lines))
+        error.result = self
+        raise error from errors[0].exception
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-compatible dict of metrics, hypotheses, errors and artifacts."""
+        conditions = [self.metrics.baseline, *self.metrics.treatments.values()]
+        return {
+            "timestamp": datetime.now(timezone.utc).isoformat(),
+            "replicates": self.replicates,
+            "metrics": {c.name: _jsonable(c.metrics) for c in conditions},
+            "seeds": {c.name: list(c.seeds) for c in conditions},
+            "hypotheses": [
+                {"name": h.name, "results": _jsonable(h.results), "ranking": _jsonable(h.ranking)}
+                for h in self.metrics.hypotheses
+            ],
+            "errors": {k: e.summary() for k, e in self.errors.items()},
+            "artifacts": _jsonable(self.artifacts),
+        }
+
+    def to_json(self, path: str | Path | None = None, indent: int = 2) -> str:
+        text = json.dumps(self.to_dict(), indent=indent)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+
+def build_metrics(
+    runs: Sequence[RunResult], conditions: Sequence[str], replicates: int
+) -> dict[str, ConditionMetrics]:
+    """Arrange run results into one :class:`ConditionMetrics` per condition."""
+    by_condition: dict[str, list[RunResult | None]] = {c: [None] * replicates for c in conditions}
+    for done in runs:
+        by_condition[done.condition][done.replicate] = done
+    out: dict[str, ConditionMetrics] = {}
+    for condition, slots in by_condition.items():
+        names: dict[str, bool] = {}  # metric -> recorded more than once in some run
+        for run in slots:
+            if run is not None and run.ok:
+                for key, values in run.metrics.items():
+                    names[key] = names.get(key, False) or len(values) != 1
+        metrics: dict[str, list[Any]] = {}
+        for key, multi in names.items():
+            column: list[Any] = []
+            for slot in slots:
+                found = slot.metrics.get(key) if slot is not None and slot.ok else None
+                if found is None:
+                    column.append(None)
+                else:
+                    column.append(tuple(found) if multi else found[0])
+            metrics[key] = column
+        out[condition] = ConditionMetrics(
+            name=condition,
+            metrics=metrics,
+            seeds=tuple(run.seed if run is not None else -1 for run in slots),
+            failed=tuple(i for i, run in enumerate(slots) if run is None or not run.ok),
+        )
+    return out
+
+
+def build_artifacts(runs: Sequence[RunResult]) -> dict[str, dict[str, tuple[Path, ...]]]:
+    found: dict[str, dict[str, list[tuple[int, Path]]]] = {}
+    for run in runs:
+        for _step, name, path in run.artifacts:
+            found.setdefault(name, {}).setdefault(run.condition, []).append(
+                (run.replicate, Path(path))
+            )
+    return {
+        name: {cond: tuple(p for _, p in sorted(paths)) for cond, paths in by_cond.items()}
+        for name, by_cond in found.items()
+    }
