@@ -6,10 +6,7 @@ plain data, so nothing a run produced is lost whichever executor ran it.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import math
-import multiprocessing
 import os
 import pickle
 import random
@@ -21,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import CrystallizeUsageError, ShippingError
 from ._plugins import BasePlugin
-from ._seeds import SEED_OBSERVERS, SeedPlugin, default_seed_function
+from ._seeds import default_seed_function
 
 if TYPE_CHECKING:
+    import concurrent.futures
+
     from ._experiment import Experiment, RunPlan
     from ._results import RunResult
 
@@ -88,6 +87,8 @@ class AsyncExecution(BasePlugin):
     def run_experiment_loop(self, experiment: Experiment, plan: RunPlan) -> list[RunResult]:
         progress = _Progress(self.progress, len(plan), experiment.artifact_name)
         limit = self.max_concurrency or max(1, len(plan))
+
+        import asyncio
 
         async def run_all() -> list[RunResult]:
             gate = asyncio.Semaphore(limit)
@@ -204,7 +205,7 @@ class ParallelExecution(BasePlugin):
         ):
             msg = f"ParallelExecution(max_workers=...) takes a positive int, got {max_workers!r}"
             raise CrystallizeUsageError(msg)
-        if executor is not None and not isinstance(executor, concurrent.futures.Executor):
+        if executor is not None and not _is_executor(executor):
             msg = (
                 f"ParallelExecution(executor=...) takes a concurrent.futures.Executor, got "
                 f"{executor!r} ({type(executor).__name__})"
@@ -222,6 +223,9 @@ class ParallelExecution(BasePlugin):
         return state
 
     def run_experiment_loop(self, experiment: Experiment, plan: RunPlan) -> list[RunResult]:
+        import concurrent.futures
+        import multiprocessing
+
         progress = _Progress(self.progress, len(plan), experiment.artifact_name)
         workers = self.max_workers or min(len(plan), os.cpu_count() or 1)
         if isinstance(self.executor, concurrent.futures.ThreadPoolExecutor) or (
@@ -252,6 +256,8 @@ class ParallelExecution(BasePlugin):
             pool.submit(_run_chunk, *args(list(chunk))): chunk
             for chunk in _chunks(len(plan), workers)
         }
+        import concurrent.futures
+
         results: list[RunResult | None] = [None] * len(plan)
         for future in concurrent.futures.as_completed(futures):
             chunk = futures[future]
@@ -271,22 +277,27 @@ class ParallelExecution(BasePlugin):
         return [r for r in results if r is not None]
 
     def _threads(self, plan: RunPlan, workers: int, progress: _Progress) -> list[RunResult]:
-        def run(index: int) -> RunResult:
-            result = plan.execute(index)
-            watch.check()
-            return result
+        import concurrent.futures
 
-        results = []
+        def run(indices: range) -> list[RunResult]:
+            done = []
+            for index in indices:
+                done.append(plan.execute(index))
+                watch.check()
+            return done
+
+        results: list[RunResult] = []
         with _GlobalRandomWatch(plan) as watch:
-            if isinstance(self.executor, concurrent.futures.ThreadPoolExecutor):
-                for future in [self.executor.submit(run, i) for i in range(len(plan))]:
-                    results.append(future.result())
-                    progress.advance()
-                return results
-            with concurrent.futures.ThreadPoolExecutor(workers, "crystallize") as pool:
-                for result in pool.map(run, range(len(plan))):
-                    results.append(result)
-                    progress.advance()
+            pool = self.executor or concurrent.futures.ThreadPoolExecutor(workers, "crystallize")
+            try:
+                futures = [pool.submit(run, chunk) for chunk in _chunks(len(plan), workers)]
+                for future in futures:
+                    done = future.result()
+                    results.extend(done)
+                    progress.advance(len(done))
+            finally:
+                if pool is not self.executor:
+                    pool.shutdown()
         return results
 
     def __repr__(self) -> str:
@@ -296,12 +307,20 @@ class ParallelExecution(BasePlugin):
         )
 
 
+def _is_executor(value: object) -> bool:
+    import concurrent.futures
+
+    return isinstance(value, concurrent.futures.Executor)
+
+
 def _default_start_method() -> str:
     """``fork`` where it is safe (POSIX, one thread), else ``spawn``.
 
     ``fork`` lets unguarded ``__main__`` scripts use process execution; with other threads
     alive it can deadlock, so those cases use ``spawn``.
     """
+    import multiprocessing
+
     methods = multiprocessing.get_all_start_methods()
     if "fork" in methods and threading.active_count() == 1 and sys.platform != "darwin":
         return "fork"
@@ -311,46 +330,46 @@ def _default_start_method() -> str:
 class _GlobalRandomWatch:
     """Warns once when runs on threads draw from the global :mod:`random` generator.
 
-    While it watches, every seeding records the state it produced; a run that ends with any
-    other global state drew numbers from the generator all threads share.
+    While it watches, seeding and recording the state it produced happen under one lock, and
+    so does each check; a run that ends with a state no seeding produced drew numbers from
+    the generator all threads share.
     """
 
     _warned = False
 
     def __init__(self, plan: RunPlan) -> None:
-        seeds = plan.experiment.get_plugin(SeedPlugin)
-        self.enabled = (
-            seeds is not None
-            and seeds.auto_seed
-            and seeds.seed_fn in (None, default_seed_function)
-            and not _GlobalRandomWatch._warned
-        )
+        self.plan = plan
+        self.seeder = plan.seed_globals
+        self.enabled = self.seeder is default_seed_function and not _GlobalRandomWatch._warned
+        self._lock = threading.Lock()
         self._seeded: set[int] = set()
-        self.name = plan.experiment.artifact_name
 
-    def _record(self) -> None:
-        self._seeded.add(hash(random.getstate()))
+    def _seed(self, seed: int) -> None:
+        with self._lock:
+            default_seed_function(seed)
+            self._seeded.add(hash(random.getstate()))
 
     def __enter__(self) -> _GlobalRandomWatch:
         if self.enabled:
-            SEED_OBSERVERS.append(self._record)
+            self.plan.seed_globals = self._seed
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.enabled:
-            SEED_OBSERVERS.remove(self._record)
+        self.plan.seed_globals = self.seeder
 
     def check(self) -> None:
         if not self.enabled or _GlobalRandomWatch._warned:
             return
-        if hash(random.getstate()) in self._seeded:
-            return
-        _GlobalRandomWatch._warned = True
+        with self._lock:
+            if hash(random.getstate()) in self._seeded:
+                return
+            _GlobalRandomWatch._warned = True
         warnings.warn(
-            f"experiment {self.name!r}: a run on a thread drew numbers from the global `random` "
-            f"module, which all threads share, so its results depend on thread timing and are "
-            f"not reproducible. Draw from ctx.rng (or ctx.rng_for(name)) instead, or use "
-            f"SerialExecution or ParallelExecution(executor_type='process')",
+            f"experiment {self.plan.experiment.artifact_name!r}: a run on a thread drew numbers "
+            f"from the global `random` module, which all threads share, so its results depend "
+            f"on thread timing and are not reproducible. Draw from ctx.rng (or "
+            f"ctx.rng_for(name)) instead, or use SerialExecution or "
+            f"ParallelExecution(executor_type='process')",
             RuntimeWarning,
             stacklevel=2,
         )

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import copy
 import functools
 import hashlib
 import inspect
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from time import perf_counter
 from typing import Any
@@ -145,6 +144,9 @@ def _check_replicates(value: Any, experiment: str) -> int:
 
 
 def _loop_is_running() -> bool:
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:  # never imported: no loop can be running (and importing it is slow)
+        return False
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -334,6 +336,8 @@ class Experiment:
         )
         if not _loop_is_running():
             return call()
+        import concurrent.futures
+
         with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="crystallize") as pool:
             return pool.submit(call).result()
 
@@ -353,6 +357,8 @@ class Experiment:
             replicates=replicates,
             strategy=strategy,
         )
+        import asyncio
+
         return await asyncio.get_running_loop().run_in_executor(None, call)
 
     def _overridden(
@@ -530,7 +536,8 @@ class RunPlan:
             seed = replicate_seed(self.root_seed, replicate)
             self.runs.extend((c, replicate, seed) for c in range(len(conditions)))
         self.is_async = experiment.datasource.is_async or experiment.pipeline.is_async
-        self._hooks: tuple[Any, Any, Any] | None = None
+        self._hooks: tuple[Any, Any, Any, Any] | None = None
+        self.seed_globals = seeds.global_seeder()
 
     def __len__(self) -> int:
         return len(self.runs)
@@ -548,11 +555,16 @@ class RunPlan:
         state["_hooks"] = None
         return state
 
-    def _hook_callers(self) -> tuple[Any, Any, Any]:
+    def _hook_callers(self) -> tuple[Any, Any, Any, Any]:
         """The per-run hook callers, ``None`` for a hook no plugin implements."""
         if self._hooks is None:
             hook = self.experiment.plugin_manager().hook
-            callers = (hook.before_replicate, hook.before_step, hook.after_step)
+            callers = (
+                hook.before_replicate,
+                hook.before_step,
+                hook.after_step,
+                hook.save_artifacts,
+            )
             self._hooks = tuple(c if c.get_hookimpls() else None for c in callers)  # type: ignore[assignment]
         return self._hooks  # type: ignore[return-value]
 
@@ -570,6 +582,8 @@ class RunPlan:
 
     def _drive(self, coro: Any) -> Any:
         if self.is_async:
+            import asyncio
+
             return asyncio.run(coro)
         try:
             coro.send(None)
@@ -602,13 +616,16 @@ class RunPlan:
         values[REPLICATE_KEY] = replicate
         values[SEED_KEY] = run_seed
         ctx = FrozenContext._for_run(values, self.root_seed)
-        before_replicate, before_step, after_step = self._hook_callers()
+        before_replicate, before_step, after_step, save = self._hook_callers()
         stage, where = "treatment", condition
         error = None
         start = perf_counter()
         try:
             if treatment is not None and treatment.is_callable:
                 treatment.apply(ctx)
+            if self.seed_globals is not None:
+                stage, where = "plugin", "seed_fn"
+                self.seed_globals(run_seed)
             if before_replicate is not None:
                 stage, where = "plugin", "before_replicate"
                 before_replicate(experiment=experiment, ctx=ctx)
@@ -627,6 +644,11 @@ class RunPlan:
                 if inspect.isawaitable(out):
                     out = await out
                 data = unpack_output(out, ctx)
+                if save is not None and len(ctx.artifacts):
+                    stage, where = "plugin", "save_artifacts"
+                    files = ctx.artifacts.pop_pending()
+                    saved = save(experiment=experiment, step=step, ctx=ctx, files=files) or {}
+                    ctx.artifacts.written.extend((step.name, n, p) for n, p in saved.items())
                 if after_step is not None:
                     stage, where = "plugin", "after_step"
                     after_step(experiment=experiment, step=step, data=data, ctx=ctx)

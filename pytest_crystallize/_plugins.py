@@ -48,6 +48,16 @@ class BasePlugin:
     ) -> None:
         """See :func:`pytest_crystallize.hookspecs.after_step`."""
 
+    def save_artifacts(
+        self,
+        experiment: Experiment,
+        step: PipelineStep,
+        ctx: FrozenContext,
+        files: dict[str, bytes],
+    ) -> dict[str, str] | None:
+        """See :func:`pytest_crystallize.hookspecs.save_artifacts`."""
+        return None
+
     def after_run(self, experiment: Experiment, result: Result) -> None:
         """See :func:`pytest_crystallize.hookspecs.after_run`."""
 
@@ -207,16 +217,19 @@ class ArtifactPlugin(BasePlugin):
             shutil.rmtree(self.experiment_dir(experiment) / "v0", ignore_errors=True)
         self.version_dir = self.experiment_dir(experiment) / f"v{version}"
 
-    def after_step(
-        self, experiment: Experiment, step: PipelineStep, data: Any, ctx: FrozenContext
-    ) -> None:
-        if self.version_dir is None or not len(ctx.artifacts):
-            return  # nothing to write, or outside run() (experiment.apply writes nothing)
-        pending = ctx.artifacts.pop_pending()
+    def save_artifacts(
+        self,
+        experiment: Experiment,
+        step: PipelineStep,
+        ctx: FrozenContext,
+        files: dict[str, bytes],
+    ) -> dict[str, str] | None:
+        if self.version_dir is None:
+            return None  # outside run(): experiment.apply() writes nothing
         folder = self.version_dir / f"replicate_{ctx['replicate']}" / ctx["condition"] / step.name
-        for name, data in pending.items():
+        for name, data in files.items():
             _write_atomic(folder / name, data)
-            ctx.artifacts.written.append((step.name, name, str(folder / name)))
+        return {name: str(folder / name) for name in files}
 
     def after_run(self, experiment: Experiment, result: Result) -> None:
         if self.version_dir is None or not result.artifacts:

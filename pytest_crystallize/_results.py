@@ -101,6 +101,41 @@ class RunResult:
     def ok(self) -> bool:
         return self.error is None
 
+    def to_json(self) -> dict[str, Any]:
+        """Plain data (numbers, str, lists, dicts) that pytest-xdist can send between processes."""
+        error = self.error
+        return {
+            "condition": self.condition,
+            "replicate": self.replicate,
+            "seed": self.seed,
+            "metrics": {k: [plain(v) for v in values] for k, values in self.metrics.items()},
+            "artifacts": [list(a) for a in self.artifacts],
+            "error": None
+            if error is None
+            else {
+                "stage": error.stage,
+                "where": error.where,
+                "exc_type": error.exc_type,
+                "message": error.message,
+                "traceback": error.traceback,
+            },
+            "duration": self.duration,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunResult:
+        error = data["error"]
+        condition, replicate = data["condition"], data["replicate"]
+        return cls(
+            condition=condition,
+            replicate=replicate,
+            seed=data["seed"],
+            metrics={k: tuple(v) for k, v in data["metrics"].items()},
+            artifacts=tuple((a[0], a[1], a[2]) for a in data["artifacts"]),
+            error=None if error is None else RunError(condition, replicate, **error),
+            duration=data["duration"],
+        )
+
 
 @final
 @dataclass(frozen=True, slots=True)
@@ -159,24 +194,34 @@ class ExperimentMetrics:
         return self.baseline if name == self.baseline.name else self.treatments[name]
 
 
-def _jsonable(value: Any) -> Any:
+def plain(value: Any, *, finite: bool = False) -> Any:
+    """``value`` as plain data (numbers, str, lists, dicts); ``finite`` spells NaN/inf as str.
+
+    numpy scalars and arrays become Python numbers and lists, result objects their
+    ``as_dict()``, anything else its ``repr``.
+    """
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): plain(v, finite=finite) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
+        return [plain(v, finite=finite) for v in value]
+    if isinstance(value, float) and finite and not math.isfinite(value):
         return str(value)
-    if isinstance(value, str | int | float | bool) or value is None:
+    if type(value) in (str, int, float, bool) or value is None:
         return value
     if isinstance(value, Path):
         return str(value)
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return _jsonable(value.item())
-    if hasattr(value, "tolist") and callable(value.tolist):  # numpy arrays
-        return _jsonable(value.tolist())
-    if hasattr(value, "as_dict") and callable(value.as_dict):
-        return _jsonable(value.as_dict())
+    for method in ("tolist", "as_dict"):  # numpy scalars and arrays, result objects
+        convert = getattr(value, method, None)
+        if callable(convert):
+            return plain(convert(), finite=finite)
+    for kind in (bool, int, float, str):  # subclasses such as IntEnum travel as the base
+        if isinstance(value, kind):
+            return kind(value)
     return repr(value)
+
+
+def _jsonable(value: Any) -> Any:
+    return plain(value, finite=True)
 
 
 @final
@@ -299,3 +344,85 @@ def build_artifacts(runs: Sequence[RunResult]) -> dict[str, dict[str, tuple[Path
         name: {cond: tuple(p for _, p in sorted(paths)) for cond, paths in by_cond.items()}
         for name, by_cond in found.items()
     }
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The outcome of one (hypothesis, treatment) comparison, as pytest reports it.
+
+    Attributes
+    ----------
+    outcome:
+        ``"passed"``, ``"failed"``, ``"error"`` (the experiment could not be judged) or
+        ``"skipped"`` (not every replicate was selected).
+    message:
+        Why, with the numbers.
+    pvalue, alpha:
+        The verifier's p-value and significance level, when it states them.
+    n_baseline, n_treatment, mean_baseline, mean_treatment:
+        The complete replicates compared, per condition, and the means of the first metric.
+    output:
+        The verifier's output as plain data.
+    notes:
+        Warnings the verifier emitted and degenerate inputs (for example zero variance).
+    """
+
+    experiment: str
+    hypothesis: str
+    treatment: str
+    outcome: str
+    message: str
+    verifier: str = ""
+    metrics: tuple[str, ...] = ()
+    pvalue: float | None = None
+    alpha: float | None = None
+    n_baseline: int = 0
+    n_treatment: int = 0
+    mean_baseline: float | None = None
+    mean_treatment: float | None = None
+    output: Any = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """``<experiment>::<hypothesis>::<treatment>``, the node id after the file."""
+        return f"{self.experiment}::{self.hypothesis}::{self.treatment}"
+
+    def properties(self) -> list[tuple[str, object]]:
+        """The numbers as ``(name, value)`` pairs, for JUnit XML properties."""
+        pairs: list[tuple[str, object]] = [
+            ("crystallize_outcome", self.outcome),
+            ("verifier", self.verifier),
+            ("metrics", ",".join(self.metrics)),
+            ("n_baseline", self.n_baseline),
+            ("n_treatment", self.n_treatment),
+        ]
+        optional = {
+            "p_value": self.pvalue,
+            "alpha": self.alpha,
+            "mean_baseline": self.mean_baseline,
+            "mean_treatment": self.mean_treatment,
+        }
+        pairs += [(k, v) for k, v in optional.items() if v is not None]
+        pairs += [(f"note_{i}", note) for i, note in enumerate(self.notes)]
+        return pairs
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "experiment": self.experiment,
+            "hypothesis": self.hypothesis,
+            "treatment": self.treatment,
+            "outcome": self.outcome,
+            "message": self.message,
+            "verifier": self.verifier,
+            "metrics": list(self.metrics),
+            "pvalue": self.pvalue,
+            "alpha": self.alpha,
+            "n_baseline": self.n_baseline,
+            "n_treatment": self.n_treatment,
+            "mean_baseline": self.mean_baseline,
+            "mean_treatment": self.mean_treatment,
+            "output": plain(self.output),
+            "notes": list(self.notes),
+        }

@@ -14,19 +14,12 @@ import hashlib
 import random
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._errors import CrystallizeUsageError
 from ._plugins import BasePlugin
 
-if TYPE_CHECKING:
-    from ._context import FrozenContext
-    from ._experiment import Experiment
-
 _SEED_LIMIT = 2**32
-
-# Called after default_seed_function seeded: how thread execution notices use of `random`.
-SEED_OBSERVERS: list[Callable[[], None]] = []
 
 
 def stable_int(text: str, *, bits: int = 64) -> int:
@@ -49,8 +42,6 @@ def default_seed_function(seed: int) -> None:
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         numpy.random.seed(seed % _SEED_LIMIT)
-    for observer in SEED_OBSERVERS:
-        observer()
 
 
 class SeedPlugin(BasePlugin):
@@ -95,9 +86,11 @@ class SeedPlugin(BasePlugin):
             return self.seed
         return stable_int(f"crystallize-root:{experiment_name}")
 
-    def before_replicate(self, experiment: Experiment, ctx: FrozenContext) -> None:
-        if self.auto_seed:
-            (self.seed_fn or default_seed_function)(ctx["seed"])
+    def global_seeder(self) -> Callable[[int], Any] | None:
+        """What each run calls with its seed before its data source (``None``: nothing)."""
+        if not self.auto_seed:
+            return None
+        return self.seed_fn or default_seed_function
 
     def __repr__(self) -> str:
         return f"SeedPlugin(seed={self.seed!r}, auto_seed={self.auto_seed!r})"

@@ -6,7 +6,8 @@ A hook implementation may take any subset of the arguments below, by name.
 
 Order for one ``experiment.run()``: ``before_run`` (once, in the calling process), then for
 each run (condition x replicate, in whatever process or thread executes it):
-``before_replicate`` -> data source -> for each step ``before_step`` -> step -> ``after_step``;
+``before_replicate`` -> data source -> for each step ``before_step`` -> step ->
+``save_artifacts`` (when the step added files) -> ``after_step``;
 then ``after_run`` (once, in the calling process). Per-run hooks execute where the run does:
 keep per-run state on the context, not on the plugin.
 """
@@ -64,6 +65,17 @@ def after_step(experiment: Experiment, step: PipelineStep, data: Any, ctx: Froze
     """Called after each step of each run with the data the step produced."""
 
 
+@hookspec(firstresult=True)
+def save_artifacts(
+    experiment: Experiment, step: PipelineStep, ctx: FrozenContext, files: dict[str, bytes]
+) -> dict[str, str] | None:
+    """Store the files ``step`` added with ``ctx.artifacts.add``; return ``{name: path}``.
+
+    Called only after a step that added files, where the run executes. The default
+    ``ArtifactPlugin`` writes them under ``data/<experiment>/v<N>/...``.
+    """
+
+
 @hookspec
 def after_run(experiment: Experiment, result: Result) -> None:
     """Called once after every run finished, with the aggregated result."""
@@ -86,6 +98,7 @@ HOOK_NAMES = frozenset(
         "before_replicate",
         "before_step",
         "after_step",
+        "save_artifacts",
         "after_run",
         "run_experiment_loop",
     }

@@ -1,0 +1,265 @@
+"""Collection: experiment files -> experiments -> conditions -> chunk items.
+
+``<file>::<experiment>::<condition>::chunk-<k>``: each chunk runs a deterministic slice of the
+replicates of one condition. The layout depends only on the experiment and the worker count,
+so every xdist worker (and the controller, which does not collect) computes the same one.
+"""
+
+from __future__ import annotations
+
+import math
+import traceback
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from _pytest.pathlib import import_path
+
+from ._context import BASELINE_CONDITION, FrozenContext
+from ._errors import CrystallizeError
+from ._experiment import Experiment, RunPlan
+from ._plugins import ArtifactPlugin
+from ._results import RunError, RunResult, user_traceback
+from ._steps import PipelineStep
+
+if TYPE_CHECKING:
+    from _pytest._code.code import ExceptionInfo, TerminalRepr
+
+WORKERS_KEY = "crystallize_workers"
+REPLICATES = pytest.StashKey[int | None]()
+
+
+def worker_count(config: pytest.Config) -> int:
+    """The number of xdist workers the chunk layout is made for (1 without xdist)."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return int(workerinput.get(WORKERS_KEY, workerinput.get("workercount", 1)))
+    if config.pluginmanager.hasplugin("xdist") and config.getoption("dist", "no") != "no":
+        total = 0
+        for spec in config.getoption("tx", None) or []:
+            count, star, _ = str(spec).partition("*")
+            total += int(count) if star and count.isdigit() else 1
+        return max(total, 1)
+    return 1
+
+
+def chunk_ranges(replicates: int, conditions: int, workers: int) -> list[range]:
+    """Split ``replicates`` into chunks so that all conditions together keep workers busy.
+
+    About four chunks per worker over the whole experiment, so the scheduler can balance; a
+    single process gets one chunk per condition (fewer items, less overhead).
+    """
+    wanted = 1 if workers <= 1 else math.ceil(4 * workers / max(conditions, 1))
+    chunks = max(1, min(replicates, wanted))
+    size = math.ceil(replicates / chunks)
+    return [range(start, min(start + size, replicates)) for start in range(0, replicates, size)]
+
+
+def _user_line(exc: BaseException, path: Path) -> str:
+    """``file:line`` of the innermost frame of ``exc`` in ``path`` (the user's file)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
+    if not frames:
+        return str(path)
+    return f"{path}:{frames[-1].lineno}"
+
+
+def load_experiments(config: pytest.Config, path: Path) -> dict[str, Experiment]:
+    """Import ``path`` and return its module-level experiments by name, in definition order."""
+    module = import_path(
+        path,
+        mode=config.getoption("importmode"),
+        root=config.rootpath,
+        consider_namespace_packages=config.getini("consider_namespace_packages"),
+    )
+    replicates = config.stash.get(REPLICATES, None)
+    found: dict[str, Experiment] = {}
+    seen: set[int] = set()
+    for attr, value in vars(module).items():
+        if not isinstance(value, Experiment) or id(value) in seen:
+            continue
+        seen.add(id(value))
+        name = value.name or attr
+        if name in found:
+            msg = f"{path}: two experiments are named {name!r}; give each a unique name"
+            raise CrystallizeError(msg)
+        found[name] = value._overridden(None, None, replicates) if replicates else value
+    return found
+
+
+class ExperimentFile(pytest.File):
+    """A file matching ``crystallize_files``: one collector per module-level Experiment."""
+
+    def collect(self) -> Iterator[ExperimentNode]:
+        try:
+            experiments = load_experiments(self.config, self.path)
+        except pytest.skip.Exception:
+            raise
+        except Exception as exc:
+            where = _user_line(exc, self.path)
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            shown = user_traceback(exc) if not isinstance(exc, CrystallizeError) else ""
+            msg = f"{where}: {detail}"
+            if shown:
+                msg += f"\n\n{shown}"
+            raise self.CollectError(msg) from exc
+        for name, experiment in experiments.items():
+            yield ExperimentNode.from_parent(self, name=name, experiment=experiment)
+
+
+class ExperimentNode(pytest.Collector):
+    """One experiment: a collector per condition, the baseline first."""
+
+    def __init__(self, *, experiment: Experiment, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.experiment = experiment
+
+    def collect(self) -> Iterator[ConditionNode]:
+        exp = self.experiment
+        names = [name for name, _ in exp.conditions()]
+        ranges = chunk_ranges(exp.replicates, len(names), worker_count(self.config))
+        treatments = [t.name for t in exp.treatments]
+        for index, name in enumerate(names):
+            yield ConditionNode.from_parent(
+                self,
+                name=name,
+                index=index,
+                ranges=ranges,
+                extra_keywords=treatments if name == BASELINE_CONDITION else [],
+            )
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, self.name
+
+
+class ConditionNode(pytest.Collector):
+    """One condition of an experiment: its chunk items."""
+
+    def __init__(
+        self, *, index: int, ranges: Sequence[range], extra_keywords: Sequence[str], **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.index = index
+        self.ranges = ranges
+        # `-k <treatment>` must keep the baseline runs that treatment is compared with.
+        self.extra_keyword_matches.update(extra_keywords)
+
+    def collect(self) -> Iterator[ChunkItem]:
+        for k, replicates in enumerate(self.ranges):
+            yield ChunkItem.from_parent(self, name=f"chunk-{k}", replicates=replicates)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, self.name
+
+
+class ChunkFailed(CrystallizeError):
+    """Some runs of a chunk failed; the others' results were still reported."""
+
+    def __init__(self, errors: Sequence[RunError]) -> None:
+        self.errors = list(errors)
+        super().__init__(f"{len(errors)} runs failed")
+
+
+class _Runtime:
+    """Per-process state of one experiment: plugins started, steps set up, the run plan."""
+
+    def __init__(self, experiment: Experiment) -> None:
+        self.experiment = experiment
+        self.plan = RunPlan(experiment)
+        # Every process writes artifact version v0 without emptying it first, so that
+        # processes never delete each other's files.
+        artifacts = [p for p in experiment.plugins if isinstance(p, ArtifactPlugin)]
+        for plugin in artifacts:
+            plugin.version_dir = plugin.experiment_dir(experiment) / "v0"
+        manager = experiment.plugin_manager()
+        manager.subset_hook_caller("before_run", artifacts)(experiment=experiment)
+        self.ctx = FrozenContext(experiment.initial_ctx)
+        self.started: list[PipelineStep] = []
+        for step in experiment.steps:
+            step.setup(self.ctx)
+            self.started.append(step)
+
+    def teardown(self) -> None:
+        for step in self.started:
+            step.teardown(self.ctx)
+
+
+RUNS_ATTR = "crystallize_runs"
+_RUNTIMES = pytest.StashKey[dict[int, _Runtime]]()
+
+
+def teardown_runtimes(config: pytest.Config) -> None:
+    for runtime in config.stash.get(_RUNTIMES, {}).values():
+        runtime.teardown()
+
+
+class ChunkItem(pytest.Item):
+    """A slice of the replicates of one condition; ships its RunResults on its report."""
+
+    def __init__(self, *, replicates: range, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.replicates = replicates
+        self.results: list[RunResult] = []
+
+    @property
+    def condition(self) -> ConditionNode:
+        parent = self.parent
+        if not isinstance(parent, ConditionNode):
+            msg = f"{self.nodeid}: a chunk belongs to a condition"
+            raise TypeError(msg)
+        return parent
+
+    @property
+    def experiment(self) -> Experiment:
+        node = self.condition.parent
+        if not isinstance(node, ExperimentNode):
+            msg = f"{self.nodeid}: a condition belongs to an experiment"
+            raise TypeError(msg)
+        return node.experiment
+
+    def runtest(self) -> None:
+        experiment = self.experiment
+        runtimes = self.config.stash.setdefault(_RUNTIMES, {})
+        runtime = runtimes.get(id(experiment))
+        if runtime is None:
+            runtime = runtimes[id(experiment)] = _Runtime(experiment)
+        conditions = len(runtime.plan.conditions)
+        index = self.condition.index
+        self.results = [runtime.plan.execute(r * conditions + index) for r in self.replicates]
+        errors = [r.error for r in self.results if r.error is not None]
+        if errors:
+            raise ChunkFailed(errors)
+
+    def repr_failure(
+        self, excinfo: ExceptionInfo[BaseException], style: Any = None
+    ) -> str | TerminalRepr:
+        if isinstance(excinfo.value, ChunkFailed):
+            errors = excinfo.value.errors
+            lines = [f"{len(errors)} of {len(self.replicates)} runs in this chunk failed:"]
+            for error in errors:
+                lines.append(f"\nreplicate {error.replicate}: {error.summary()}")
+                lines.append(error.traceback.rstrip())
+            return "\n".join(lines)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, self.name
+
+
+def attach_runs(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Put a chunk's RunResults on its call report, as plain data that xdist can send."""
+    if isinstance(item, ChunkItem):
+        setattr(report, RUNS_ATTR, [r.to_json() for r in item.results])
+        item.results = []
+
+
+def rerun_failed_experiments(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``--lf``, a failed verdict reruns its experiment: its chunks count as failed."""
+    lfplugin = config.pluginmanager.get_plugin("lfplugin")
+    lastfailed = getattr(lfplugin, "lastfailed", None)
+    if not lastfailed:
+        return
+    failed = {nodeid.rsplit("::", 2)[0] for nodeid in lastfailed if nodeid.count("::") == 3}
+    for item in items:
+        if isinstance(item, ChunkItem) and item.nodeid.rsplit("::", 2)[0] in failed:
+            lastfailed.setdefault(item.nodeid, True)

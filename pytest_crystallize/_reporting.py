@@ -1,0 +1,72 @@
+"""How verdicts look: status words, the terminal summary table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from ._results import Verdict
+from ._verdicts import VERDICT_ATTR
+
+
+def _p(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
+
+
+def verdict_status(report: pytest.TestReport) -> tuple[str, str, Any] | None:
+    """Verbose words with the p-value for verdict reports (counts and exit code unchanged)."""
+    data = getattr(report, VERDICT_ATTR, None)
+    if data is None or report.when != "call":
+        return None
+    word = "PASSED" if report.passed else "FAILED"
+    letter = "." if report.passed else "F"
+    markup = {"green": True} if report.passed else {"red": True}
+    return report.outcome, letter, (f"{word} p={_p(data['pvalue'])}", markup)
+
+
+_COLUMNS = ("experiment", "hypothesis", "treatment", "metric", "n", "means", "p", "verdict")
+
+
+def _row(v: Verdict) -> tuple[str, ...]:
+    n = f"{v.n_baseline}/{v.n_treatment}" if v.n_baseline or v.n_treatment else "-"
+    means = (
+        f"{v.mean_baseline:.4g} -> {v.mean_treatment:.4g}"
+        if v.mean_baseline is not None and v.mean_treatment is not None
+        else "-"
+    )
+    word = v.outcome.upper() + (" !" if v.notes else "")
+    return (
+        v.experiment,
+        v.hypothesis,
+        v.treatment,
+        ",".join(v.metrics) or "-",
+        n,
+        means,
+        _p(v.pvalue),
+        word,
+    )
+
+
+def write_summary(terminal: Any, verdicts: Sequence[Verdict]) -> None:
+    """The ``crystallize`` section: one row per verdict, notes (``!``) listed below."""
+    rows = [_COLUMNS, *(_row(v) for v in verdicts)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
+    terminal.write_sep("=", "crystallize", bold=True)
+    for index, row in enumerate(rows):
+        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        outcome = verdicts[index - 1].outcome if index else ""
+        markup = (
+            {"green": True}
+            if outcome == "passed"
+            else {"red": True}
+            if outcome in ("failed", "error")
+            else {"yellow": True}
+            if outcome == "skipped"
+            else {"bold": True}
+        )
+        terminal.write_line(line.rstrip(), **markup)
+    for v in verdicts:
+        for note in v.notes:
+            terminal.write_line(f"! {v.name}: {note}", yellow=True)

@@ -1,0 +1,147 @@
+"""The pytest plugin: ``pytest --crystallize`` collects experiments as test items.
+
+Every hook here is a few lines that delegate. Nothing heavy is imported until
+``--crystallize`` (or ini ``crystallize = true``) turns collection on, because this module is
+loaded by every pytest run of every project that installs pytest-crystallize.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from ._verdicts import VerdictBoard
+
+_ENABLED = pytest.StashKey[bool]()
+_BOARD: pytest.StashKey[VerdictBoard] = pytest.StashKey()
+
+# --- options ------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"expected a positive whole number of replicates, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("crystallize", "statistically gated experiments (pytest-crystallize)")
+    group.addoption(
+        "--crystallize",
+        action="store_true",
+        default=False,
+        help="collect experiment files (ini crystallize_files) and report their verdicts",
+    )
+    group.addoption(
+        "--crystallize-replicates",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="run every experiment with N replicates instead of its own count (quick checks)",
+    )
+    parser.addini(
+        "crystallize",
+        type="bool",
+        default=False,
+        help="collect experiment files without --crystallize",
+    )
+    parser.addini(
+        "crystallize_files",
+        type="args",
+        default=["experiment_*.py", "*_experiment.py"],
+        help="glob patterns of experiment files (default: experiment_*.py *_experiment.py)",
+    )
+
+
+# --- configuration ------------------------------------------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    enabled = bool(config.getoption("crystallize") or config.getini("crystallize"))
+    config.stash[_ENABLED] = enabled
+    if not enabled:
+        return
+    from . import _collect, _verdicts
+
+    config.stash[_collect.REPLICATES] = config.getoption("crystallize_replicates")
+    if config.pluginmanager.hasplugin("xdist"):
+        from ._xdist import XdistHooks
+
+        config.pluginmanager.register(XdistHooks(config), "crystallize-xdist")
+    if not hasattr(config, "workerinput"):  # the process that owns the session
+        board = _verdicts.VerdictBoard(config)
+        config.stash[_BOARD] = board
+        config.pluginmanager.register(board, "crystallize-verdicts")
+
+
+# --- collection ---------------------------------------------------------------------------
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    config = parent.config
+    if not config.stash.get(_ENABLED, False) or file_path.suffix != ".py":
+        return None
+    patterns = config.getini("crystallize_files")
+    if not parent.session.isinitpath(file_path) and not any(
+        fnmatch.fnmatch(file_path.name, pattern) for pattern in patterns
+    ):
+        return None
+    from ._collect import ExperimentFile
+
+    return ExperimentFile.from_parent(parent, path=file_path)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.stash.get(_ENABLED, False) and config.getoption("lf", False):
+        from ._collect import rerun_failed_experiments
+
+        rerun_failed_experiments(config, items)
+
+
+# --- running ------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if call.when == "call" and item.config.stash.get(_ENABLED, False):
+        from ._collect import attach_runs
+
+        attach_runs(item, report)
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if session.config.stash.get(_ENABLED, False):
+        from ._collect import teardown_runtimes
+
+        teardown_runtimes(session.config)
+
+
+# --- reporting ----------------------------------------------------------------------------
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    if config.stash.get(_ENABLED, False):
+        from ._reporting import verdict_status
+
+        return verdict_status(report)
+    return None
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    board = config.stash.get(_BOARD, None)
+    if board is not None and board.verdicts:
+        from ._reporting import write_summary
+
+        write_summary(terminalreporter, board.verdicts)
