@@ -5,7 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from . import hookspecs
-from ._context import ArtifactLog, FrozenContext, FrozenMetrics, standalone_context
+from ._context import (
+    BASELINE_CONDITION,
+    CONDITION_KEY,
+    REPLICATE_KEY,
+    SEED_KEY,
+    ArtifactLog,
+    FrozenContext,
+    FrozenMetrics,
+    LoggingContext,
+    standalone_context,
+)
 from ._errors import (
     ContextMutationError,
     CrystallizeError,
@@ -26,7 +36,14 @@ from ._hypotheses import (
     rank_by_p_value,
     verifier,
 )
-from ._plugins import ArtifactPlugin, BasePlugin, LoggingPlugin
+from ._plugins import (
+    METADATA_FILENAME,
+    ArtifactPlugin,
+    BasePlugin,
+    LoggingPlugin,
+    load_all_metrics,
+    load_metrics,
+)
 from ._results import (
     ConditionMetrics,
     ExperimentMetrics,
@@ -56,7 +73,9 @@ __all__ = [
     "ArtifactLog",
     "ArtifactPlugin",
     "AsyncExecution",
+    "BASELINE_CONDITION",
     "BasePlugin",
+    "CONDITION_KEY",
     "ConditionMetrics",
     "ContextMutationError",
     "CrystallizeError",
@@ -72,16 +91,20 @@ __all__ = [
     "Hypothesis",
     "HypothesisError",
     "HypothesisResult",
+    "LoggingContext",
     "LoggingPlugin",
+    "METADATA_FILENAME",
     "MissingMetricError",
     "ParallelExecution",
     "Pipeline",
     "PipelineExecutionError",
     "PipelineStep",
+    "REPLICATE_KEY",
     "Result",
     "RunError",
     "RunPlan",
     "RunResult",
+    "SEED_KEY",
     "SeedPlugin",
     "SerialExecution",
     "ShippingError",
@@ -96,6 +119,8 @@ __all__ = [
     "hypothesis",
     "inject_from_ctx",
     "list_datasources",
+    "load_all_metrics",
+    "load_metrics",
     "pipeline",
     "pipeline_step",
     "rank_by_p_value",

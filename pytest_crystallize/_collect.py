@@ -263,3 +263,24 @@ def rerun_failed_experiments(config: pytest.Config, items: list[pytest.Item]) ->
     for item in items:
         if isinstance(item, ChunkItem) and item.nodeid.rsplit("::", 2)[0] in failed:
             lastfailed.setdefault(item.nodeid, True)
+
+
+def verdict_ids(items: Sequence[pytest.Item]) -> list[str]:
+    """The node ids of the verdicts the selected chunk items will produce."""
+    experiments: dict[str, tuple[ExperimentNode, set[str]]] = {}
+    for item in items:
+        if isinstance(item, ChunkItem):
+            node = item.condition.parent
+            if isinstance(node, ExperimentNode):
+                experiments.setdefault(node.nodeid, (node, set()))[1].add(item.condition.name)
+    ids = []
+    for nodeid, (node, conditions) in experiments.items():
+        if BASELINE_CONDITION not in conditions:
+            continue
+        for hyp in node.experiment.hypotheses:
+            ids += [
+                f"{nodeid}::{hyp.name}::{t.name}"
+                for t in node.experiment.treatments
+                if t.name in conditions
+            ]
+    return ids

@@ -236,6 +236,34 @@ class FrozenContext:
         return f"FrozenContext({self._data!r})"
 
 
+class LoggingContext(FrozenContext):
+    """A view of ``ctx`` that records every key read in ``reads`` and DEBUG-logs it.
+
+    It shares the wrapped context's values, metrics and artifacts, so a step called with it
+    behaves exactly as with ``ctx``: use it to see which context values a step depends on.
+    """
+
+    __slots__ = ("reads",)
+
+    def __init__(self, ctx: FrozenContext, logger: logging.Logger | None = None) -> None:
+        self._data = ctx._data
+        self.metrics = ctx.metrics
+        self.artifacts = ctx.artifacts
+        self.logger = logger or ctx.logger
+        self._seed_root = ctx._seed_root
+        self._rngs = ctx._rngs
+        self.reads: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        value = super().__getitem__(key)
+        self.reads[key] = value
+        self.logger.debug("context read %r -> %r", key, value)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self._data else default
+
+
 def standalone_context(
     initial: Mapping[str, Any] | None = None, *, seed: int = 0, logger: logging.Logger | None = None
 ) -> FrozenContext:

@@ -465,6 +465,32 @@ class Experiment:
         plan = RunPlan(exp, only=chosen.name if treatment is not None else BASELINE_CONDITION)
         return plan.apply(data=data, seed=seed, use_data=data is not None)
 
+    def debug(self, treatment: Treatment | str | None = None, *, verbose: bool = True) -> Result:
+        """Run one replicate serially, without hypotheses: a quick look at what steps do.
+
+        ``treatment`` (a Treatment or a treatment's name) runs that condition beside the
+        baseline; ``verbose`` logs every step at DEBUG level.
+        """
+        chosen = (
+            []
+            if treatment is None
+            else [treatment if isinstance(treatment, Treatment) else self._find(treatment)]
+        )
+        exp = self._overridden(chosen, [], 1)
+        if exp is self:
+            exp = copy.copy(self)
+        kept = [
+            p
+            for p in exp.plugins
+            if not overrides(p, "run_experiment_loop")
+            and not (verbose and isinstance(p, LoggingPlugin))
+        ]
+        exp.plugins = _with_defaults(
+            kept + ([LoggingPlugin(verbose=True)] if verbose else []), exp.artifact_name
+        )
+        exp._pm = None
+        return exp._run(treatments=None, hypotheses=None, replicates=None, strategy=None)
+
     def _find(self, name: str) -> Treatment:
         for t in self.treatments:
             if t.name == name:

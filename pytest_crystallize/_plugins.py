@@ -15,6 +15,7 @@ import pluggy
 
 from . import hookspecs
 from ._errors import CrystallizeUsageError
+from ._results import plain
 
 if TYPE_CHECKING:
     from ._context import FrozenContext
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from ._steps import PipelineStep
 
 _LOGGER = logging.getLogger("pytest_crystallize")
+METADATA_FILENAME = "metadata.json"
 
 
 class BasePlugin:
@@ -202,11 +204,7 @@ class ArtifactPlugin(BasePlugin):
         return self.root_dir / experiment.artifact_name
 
     def _versions(self, experiment: Experiment) -> list[int]:
-        base = self.experiment_dir(experiment)
-        if not base.is_dir():
-            return []
-        found = (p.name[1:] for p in base.iterdir() if p.is_dir() and p.name.startswith("v"))
-        return sorted(int(v) for v in found if v.isdigit())
+        return _version_numbers(self.experiment_dir(experiment))
 
     def before_run(self, experiment: Experiment) -> None:
         versions = self._versions(experiment)
@@ -232,7 +230,11 @@ class ArtifactPlugin(BasePlugin):
         return {name: str(folder / name) for name in files}
 
     def after_run(self, experiment: Experiment, result: Result) -> None:
-        if self.version_dir is None or not result.artifacts:
+        """Write ``metadata.json``, ``_manifest.json`` and each condition's ``results.json``.
+
+        A condition whose every run succeeded also gets a ``.crystallize_complete`` marker.
+        """
+        if self.version_dir is None:
             return
         manifest: dict[str, list[str]] = {}
         for run in result.runs:
@@ -246,7 +248,17 @@ class ArtifactPlugin(BasePlugin):
             "conditions": list(result.conditions),
         }
         _write_atomic(self.version_dir / "_manifest.json", json.dumps(manifest).encode())
-        _write_atomic(self.version_dir / "metadata.json", json.dumps(metadata).encode())
+        _write_atomic(self.version_dir / METADATA_FILENAME, json.dumps(metadata).encode())
+        metrics = result.metrics
+        for condition in (metrics.baseline, *metrics.treatments.values()):
+            folder = self.version_dir / condition.name
+            payload = {"metrics": plain(condition.metrics, finite=True), "seeds": condition.seeds}
+            _write_atomic(folder / "results.json", json.dumps(payload).encode())
+            marker = folder / ".crystallize_complete"
+            if condition.failed:
+                marker.unlink(missing_ok=True)
+            else:
+                marker.touch()
         self._apply_retention(experiment)
 
     def _apply_retention(self, experiment: Experiment) -> None:
@@ -264,3 +276,57 @@ class ArtifactPlugin(BasePlugin):
 
     def __repr__(self) -> str:
         return f"ArtifactPlugin(root_dir={str(self.root_dir)!r}, versioned={self.versioned!r})"
+
+
+def _load_results(version_dir: Path) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    if version_dir.is_dir():
+        for folder in sorted(version_dir.iterdir()):
+            results = folder / "results.json"
+            if results.is_file():
+                found[folder.name] = json.loads(results.read_text(encoding="utf-8"))["metrics"]
+    return found
+
+
+def _version_numbers(exp_dir: Path) -> list[int]:
+    if not exp_dir.is_dir():
+        return []
+    names = (p.name[1:] for p in exp_dir.iterdir() if p.is_dir() and p.name.startswith("v"))
+    return sorted(int(v) for v in names if v.isdigit())
+
+
+def load_metrics(
+    exp_dir: str | os.PathLike[str], version: int | None = None
+) -> tuple[int, dict[str, Any], dict[str, dict[str, Any]]]:
+    """Read the metrics an ArtifactPlugin saved: ``(version, baseline, {treatment: metrics})``.
+
+    ``exp_dir`` is ``<root_dir>/<experiment>``; the newest version unless ``version`` is
+    given; ``(-1, {}, {})`` when nothing was saved.
+    """
+    versions = _version_numbers(Path(exp_dir))
+    if version is None:
+        if not versions:
+            return -1, {}, {}
+        version = versions[-1]
+    found = _load_results(Path(exp_dir) / f"v{version}")
+    baseline = found.pop("baseline", {})
+    return version, baseline, found
+
+
+def load_all_metrics(
+    exp_dir: str | os.PathLike[str], version: int | None = None
+) -> tuple[int, dict[str, Any], dict[str, tuple[int, dict[str, Any]]]]:
+    """Like :func:`load_metrics`, but each treatment from the newest version that has it.
+
+    Returns ``(latest version, baseline of it, {treatment: (version, metrics)})``.
+    """
+    versions = [v for v in _version_numbers(Path(exp_dir)) if version is None or v <= version]
+    if not versions:
+        return -1, {}, {}
+    treatments: dict[str, tuple[int, dict[str, Any]]] = {}
+    for number in reversed(versions):
+        for name, metrics in _load_results(Path(exp_dir) / f"v{number}").items():
+            if name != "baseline":
+                treatments.setdefault(name, (number, metrics))
+    latest = versions[-1]
+    return latest, _load_results(Path(exp_dir) / f"v{latest}").get("baseline", {}), treatments

@@ -293,6 +293,26 @@ class Result:
             "artifacts": _jsonable(self.artifacts),
         }
 
+    def to_df(self) -> Any:
+        """A pandas DataFrame, one row per (condition, replicate, metric); needs pandas."""
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            msg = "Result.to_df() needs pandas, which is not installed: pip install pandas"
+            raise ImportError(msg) from exc
+        conditions = [self.metrics.baseline, *self.metrics.treatments.values()]
+        rows = [
+            {"condition": c.name, "replicate": i, "seed": c.seeds[i], "metric": m, "value": v}
+            for c in conditions
+            for m, values in c.metrics.items()
+            for i, v in enumerate(values)
+        ]
+        return pd.DataFrame(rows, columns=["condition", "replicate", "seed", "metric", "value"])
+
+    def to_parquet(self, path: str | Path) -> None:
+        """Write :meth:`to_df` to a Parquet file; needs pandas and pyarrow."""
+        self.to_df().to_parquet(path)
+
     def to_json(self, path: str | Path | None = None, indent: int = 2) -> str:
         text = json.dumps(self.to_dict(), indent=indent)
         if path is not None:

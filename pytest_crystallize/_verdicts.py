@@ -28,6 +28,7 @@ from ._hypotheses import Hypothesis, VerifierCallable, check_metrics, evaluate
 from ._results import ConditionMetrics, RunResult, Verdict, build_metrics, plain
 
 VERDICT_ATTR = "crystallize_verdict"
+_STOPPED = "did not run: the session stopped first (-x, --maxfail, an interrupt or a crash)"
 
 # --- deciding -----------------------------------------------------------------------------
 
@@ -330,10 +331,19 @@ class VerdictBoard:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Any:
-        try:
+        if session.config.option.collectonly:
             return (yield)
-        finally:
-            self.finish("did not run: the session stopped first (-x, --maxfail or an error)")
+        try:
+            result = yield
+        except session.Interrupted:
+            if any(t.done for t in self.tracked.values()):  # else: collection errors
+                self.finish(_STOPPED)
+            raise
+        except BaseException:
+            self.finish(_STOPPED)
+            raise
+        self.finish(_STOPPED)
+        return result
 
     def finish(self, reason: str) -> None:
         for tracked in self.tracked.values():

@@ -35,7 +35,7 @@ def _positive_int(text: str) -> int:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("crystallize", "statistically gated experiments (pytest-crystallize)")
+    group = parser.getgroup("crystallize", "crystallize (statistically gated experiments)")
     group.addoption(
         "--crystallize",
         action="store_true",
@@ -145,3 +145,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         from ._reporting import write_summary
 
         write_summary(terminalreporter, board.verdicts)
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> Any:
+    if config.stash.get(_ENABLED, False) and config.getoption("collectonly"):
+        from ._collect import verdict_ids
+
+        ids = verdict_ids(items)
+        if ids:
+            return [f"{len(ids)} verdicts, reported once their chunks have run:"] + [
+                f"  {nodeid}" for nodeid in ids
+            ]
+    return None
