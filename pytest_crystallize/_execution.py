@@ -110,9 +110,12 @@ class AsyncExecution(BasePlugin):
 # --- process workers: the plan is installed once per worker ---------------------------------
 
 _INSTALLED: dict[str, RunPlan] = {}
+_KEEP_INSTALLED = 4  # a worker of a long-lived executor keeps the newest few plans only
 
 
 def _install(key: str, blob: bytes) -> None:
+    while len(_INSTALLED) >= _KEEP_INSTALLED:
+        del _INSTALLED[next(iter(_INSTALLED))]
     _INSTALLED[key] = pickle.loads(blob)
 
 
@@ -233,7 +236,7 @@ class ParallelExecution(BasePlugin):
         ):
             return self._threads(plan, workers, progress)
         blob = _pickle_plan(plan)
-        key = f"{os.getpid()}-{id(plan)}"
+        key = f"{os.getpid()}-{os.urandom(8).hex()}"  # unique per run(), never reused
         if self.executor is not None:
             return self._gather(
                 self.executor, plan, workers, progress, lambda idx: (key, blob, idx)

@@ -191,6 +191,7 @@ class Experiment:
         self.pipeline = pipeline if isinstance(pipeline, Pipeline) else Pipeline(pipeline)
         self.initial_ctx = dict(initial_ctx or {})
         all_treatments = [_coerce_treatment(t) for t in (treatments or [])]
+        self._all_treatments = all_treatments
         self.baseline_treatment = next(
             (t for t in all_treatments if t.name == BASELINE_CONDITION), None
         )
@@ -247,7 +248,7 @@ class Experiment:
             )
             raise ExperimentDefinitionError(msg)
         seen: set[str] = set()
-        for listed in self.treatments:
+        for listed in self._all_treatments:  # as given, a treatment named baseline included
             if listed.name in seen:
                 msg = f"experiment {label!r}: two treatments are named {listed.name!r}; rename one"
                 raise ExperimentDefinitionError(msg)
@@ -372,6 +373,7 @@ class Experiment:
         exp = copy.copy(self)
         if treatments is not None:
             listed = [_coerce_treatment(t) for t in treatments]
+            exp._all_treatments = listed
             exp.baseline_treatment = next(
                 (t for t in listed if t.name == BASELINE_CONDITION), self.baseline_treatment
             )

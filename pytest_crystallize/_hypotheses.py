@@ -226,7 +226,8 @@ def check_metrics(
                 lacking = [
                     c.name
                     for c in metrics.values()
-                    if metric not in c.metrics and len(c.failed) < len(c.seeds)
+                    if len(c.failed) < len(c.seeds)  # some run succeeded, yet none recorded it
+                    and all(v is None for v in c.metrics.get(metric, ()))
                 ]
                 if lacking:
                     shown = ", ".join(repr(m) for m in recorded) or "none"
@@ -282,7 +283,8 @@ def evaluate(
             key=lambda item: (math.isnan(item[1]), item[1]),
         )
         ranking = {"best": ranked[0][0] if ranked else None, "ranked": ranked}
-        evaluated.append(HypothesisResult(hyp.name, results, ranking, used, caught))
+        unverified = tuple(t for t in treatments if t not in results)
+        evaluated.append(HypothesisResult(hyp.name, results, ranking, used, caught, unverified))
     return tuple(evaluated)
 
 
@@ -306,9 +308,10 @@ def _call_verifier(
             f"{n} complete replicates)"
         )
         raise HypothesisError(msg) from exc
-    notes.extend(
-        f"{w.category.__name__}: {w.message}" for w in caught if str(w.message) not in notes
-    )
+    for caught_warning in caught:
+        note = f"{caught_warning.category.__name__}: {caught_warning.message}"
+        if note not in notes:
+            notes.append(note)
     return _check_output(output, hyp, name)
 
 

@@ -168,7 +168,8 @@ class HypothesisResult:
     several metric groups); ``ranking`` is ``{"best": name, "ranked": [(name, score), ...]}``
     with the lowest score first; ``replicates[treatment]`` lists the replicates used;
     ``warnings[treatment]`` holds the warnings the verifier emitted (they are recorded, not
-    raised, so a precision warning never turns into an error).
+    raised, so a precision warning never turns into an error); ``unverified`` lists the
+    treatments with no replicate complete in both conditions, which have no result.
     """
 
     name: str
@@ -176,6 +177,7 @@ class HypothesisResult:
     ranking: Mapping[str, Any]
     replicates: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     warnings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    unverified: tuple[str, ...] = ()
 
     def get_for_treatment(self, treatment: str) -> Any:
         return self.results.get(treatment)
@@ -327,13 +329,16 @@ def build_metrics(
     by_condition: dict[str, list[RunResult | None]] = {c: [None] * replicates for c in conditions}
     for done in runs:
         by_condition[done.condition][done.replicate] = done
-    out: dict[str, ConditionMetrics] = {}
-    for condition, slots in by_condition.items():
-        names: dict[str, bool] = {}  # metric -> recorded more than once in some run
+    # Every condition lists every metric any condition recorded (None where it has none), so
+    # a condition whose runs all failed still has its per-replicate lists.
+    names: dict[str, bool] = {}  # metric -> recorded more than once in some run
+    for slots in by_condition.values():
         for run in slots:
             if run is not None and run.ok:
                 for key, values in run.metrics.items():
                     names[key] = names.get(key, False) or len(values) != 1
+    out: dict[str, ConditionMetrics] = {}
+    for condition, slots in by_condition.items():
         metrics: dict[str, list[Any]] = {}
         for key, multi in names.items():
             column: list[Any] = []

@@ -2,7 +2,7 @@
 
 Only the import module changed (``crystallize`` -> ``pytest_crystallize``); the prints at the
 end show what the tutorial's "What you get" list promises. Run it with
-``python examples/tutorial/tutorial_script.py`` (it writes nothing: no step adds artifacts).
+``python examples/tutorial/tutorial_script.py``.
 """
 
 from __future__ import annotations
@@ -40,9 +40,7 @@ boost_total = treatment("boost_total", {"delta": 10.0})
 
 @verifier
 def welch_t_test(baseline, treatment, alpha: float = 0.05):
-    stat, p_value = ttest_ind(  # noqa: RUF059 (the tutorial's code, verbatim)
-        treatment["total"], baseline["total"], equal_var=False
-    )
+    stat, p_value = ttest_ind(treatment["total"], baseline["total"], equal_var=False)
     return {"p_value": p_value, "significant": p_value < alpha}
 
 
