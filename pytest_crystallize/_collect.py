@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from _pytest.pathlib import import_path
 
+from ._cache import StepCache, check_cache_size
 from ._context import BASELINE_CONDITION, FrozenContext
 from ._errors import CrystallizeError
 from ._experiment import Experiment, RunPlan
@@ -28,6 +29,33 @@ if TYPE_CHECKING:
 
 WORKERS_KEY = "crystallize_workers"
 REPLICATES = pytest.StashKey[int | None]()
+CACHE_ROOT = pytest.StashKey[Path | None]()
+
+
+def configure_cache(config: pytest.Config) -> None:
+    """Decide where steps are cached in this session (``None``: not at all).
+
+    The cache lives in ``.pytest_cache`` (``-p no:cacheprovider`` or ``--crystallize-no-cache``
+    turn it off). Only the process that owns the session clears it, so a worker restarted
+    after a crash can never empty it mid-run.
+    """
+    check_cache_size(config.getini("crystallize_cache_max_mb"), "ini crystallize_cache_max_mb")
+    pytest_cache = getattr(config, "cache", None)
+    if pytest_cache is None or config.getoption("crystallize_no_cache"):
+        config.stash[CACHE_ROOT] = None
+        return
+    root = pytest_cache.mkdir("crystallize-steps")
+    config.stash[CACHE_ROOT] = root
+    if config.getoption("crystallize_cache_clear") and not hasattr(config, "workerinput"):
+        StepCache(root).clear()
+
+
+def finish_cache(config: pytest.Config) -> None:
+    """Evict least recently used entries above ``crystallize_cache_max_mb`` (owner only)."""
+    root = config.stash.get(CACHE_ROOT, None)
+    limit = check_cache_size(config.getini("crystallize_cache_max_mb"), "crystallize_cache_max_mb")
+    if root is not None and limit is not None and not hasattr(config, "workerinput"):
+        StepCache(root).evict(limit)
 
 
 def worker_count(config: pytest.Config) -> int:
@@ -163,9 +191,12 @@ class ChunkFailed(CrystallizeError):
 class _Runtime:
     """Per-process state of one experiment: plugins started, steps set up, the run plan."""
 
-    def __init__(self, experiment: Experiment) -> None:
+    def __init__(self, experiment: Experiment, config: pytest.Config) -> None:
         self.experiment = experiment
         self.plan = RunPlan(experiment)
+        if self.plan.cache is not None:
+            root = config.stash.get(CACHE_ROOT, None)
+            self.plan.cache = StepCache(root) if root is not None else None
         # Every process writes artifact version v0 without emptying it first, so that
         # processes never delete each other's files.
         artifacts = [p for p in experiment.plugins if isinstance(p, ArtifactPlugin)]
@@ -222,7 +253,7 @@ class ChunkItem(pytest.Item):
         runtimes = self.config.stash.setdefault(_RUNTIMES, {})
         runtime = runtimes.get(id(experiment))
         if runtime is None:
-            runtime = runtimes[id(experiment)] = _Runtime(experiment)
+            runtime = runtimes[id(experiment)] = _Runtime(experiment, self.config)
         conditions = len(runtime.plan.conditions)
         index = self.condition.index
         self.results = [runtime.plan.execute(r * conditions + index) for r in self.replicates]

@@ -133,7 +133,7 @@ class FrozenContext:
     produces; ``rng`` and ``rng_for(name)`` are the run's seeded random generators.
     """
 
-    __slots__ = ("_data", "_rngs", "_seed_root", "artifacts", "logger", "metrics")
+    __slots__ = ("_data", "_reads", "_rngs", "_seed_root", "artifacts", "logger", "metrics")
 
     def __init__(
         self, initial: Mapping[str, Any] | None = None, logger: logging.Logger | None = None
@@ -144,6 +144,7 @@ class FrozenContext:
         self.logger = logger or _LOGGER
         self._seed_root = 0
         self._rngs: dict[str | None, Any] | None = None
+        self._reads: set[str] | None = None  # recorded while a cacheable step computes
 
     @classmethod
     def _for_run(cls, data: dict[str, Any], seed_root: int) -> FrozenContext:
@@ -155,12 +156,17 @@ class FrozenContext:
         ctx.logger = _LOGGER
         ctx._seed_root = seed_root
         ctx._rngs = None
+        ctx._reads = None
         return ctx
 
     def __getitem__(self, key: str) -> Any:
+        if self._reads is not None:
+            self._reads.add(key)
         return _read(self._data[key])
 
     def get(self, key: str, default: Any = None) -> Any:
+        if self._reads is not None:
+            self._reads.add(key)
         if key in self._data:
             return _read(self._data[key])
         return default
@@ -252,6 +258,7 @@ class LoggingContext(FrozenContext):
         self.logger = logger or ctx.logger
         self._seed_root = ctx._seed_root
         self._rngs = ctx._rngs
+        self._reads = ctx._reads
         self.reads: dict[str, Any] = {}
 
     def __getitem__(self, key: str) -> Any:

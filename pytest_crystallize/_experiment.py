@@ -11,6 +11,15 @@ from collections.abc import Callable, Iterable, Mapping
 from time import perf_counter
 from typing import Any
 
+from ._cache import (
+    CacheEntry,
+    CachePlugin,
+    CacheStats,
+    StepCache,
+    default_cache_dir,
+    reads_digest,
+    step_code,
+)
 from ._context import (
     BASELINE_CONDITION,
     CONDITION_KEY,
@@ -36,7 +45,14 @@ from ._results import (
     build_metrics,
 )
 from ._seeds import SeedPlugin, replicate_seed
-from ._steps import DataSource, Pipeline, PipelineStep, coerce_component, unpack_output
+from ._steps import (
+    DataSource,
+    FunctionStep,
+    Pipeline,
+    PipelineStep,
+    coerce_component,
+    unpack_output,
+)
 
 # --- treatments ---------------------------------------------------------------------------
 
@@ -566,6 +582,11 @@ class RunPlan:
         self.is_async = experiment.datasource.is_async or experiment.pipeline.is_async
         self._hooks: tuple[Any, Any, Any, Any] | None = None
         self.seed_globals = seeds.global_seeder()
+        self.cache: StepCache | None = None
+        if any(step.cacheable for step in experiment.steps):
+            plugin = experiment.get_plugin(CachePlugin)
+            self.cache = plugin.cache() if plugin is not None else StepCache(default_cache_dir())
+        self._codes: dict[int, bytes] = {}
 
     def __len__(self) -> int:
         return len(self.runs)
@@ -645,6 +666,8 @@ class RunPlan:
         values[SEED_KEY] = run_seed
         ctx = FrozenContext._for_run(values, self.root_seed)
         before_replicate, before_step, after_step, save = self._hook_callers()
+        cache = self.cache
+        stats = CacheStats() if cache is not None else None
         stage, where = "treatment", condition
         error = None
         start = perf_counter()
@@ -668,9 +691,12 @@ class RunPlan:
                     stage, where = "plugin", "before_step"
                     before_step(experiment=experiment, step=step, ctx=ctx)
                 stage, where = "step", step.name
-                out = step(data, ctx)
-                if inspect.isawaitable(out):
-                    out = await out
+                if cache is not None and stats is not None and step.cacheable:
+                    out = await self._cached(cache, stats, step, data, ctx)
+                else:
+                    out = step(data, ctx)
+                    if inspect.isawaitable(out):
+                        out = await out
                 data = unpack_output(out, ctx)
                 if save is not None and len(ctx.artifacts):
                     stage, where = "plugin", "save_artifacts"
@@ -692,8 +718,81 @@ class RunPlan:
             tuple(ctx.artifacts.written),
             error,
             perf_counter() - start,
+            None if stats is None else stats.as_tuple(),
         )
         return result, data
+
+    def _code(self, step: PipelineStep) -> bytes:
+        code = self._codes.get(id(step))
+        if code is None:
+            code = self._codes[id(step)] = step_code(step)
+        return code
+
+    async def _cached(
+        self, cache: StepCache, stats: CacheStats, step: PipelineStep, data: Any, ctx: FrozenContext
+    ) -> Any:
+        """Run a cacheable step through the cache: replay a hit, record and store a miss."""
+        if isinstance(step, FunctionStep):
+            kwargs = step.factory.signature.resolve(step.explicit, ctx)
+            params: Any = {k: v for k, v in kwargs.items() if k != "ctx"}
+            fn = step.factory.fn
+
+            def call() -> Any:
+                return fn(data, **kwargs)
+        else:
+            params = step.params
+
+            def call() -> Any:
+                return step(data, ctx)
+
+        values = ctx._data
+        seed = (
+            None
+            if step.deterministic
+            else (self.root_seed, values[REPLICATE_KEY], values[SEED_KEY])
+        )
+        key = cache.step_key(self._code(step), params, data, seed)
+        entry = cache.load(key, stats)
+        if entry is not None and reads_digest(values, (k for k, _ in entry.reads)) == entry.reads:
+            for name, value in entry.writes:
+                ctx.add(name, value)
+            for name, value, tags in entry.metrics:
+                ctx.metrics.add(name, value, tags)
+            for name, blob in entry.artifacts:
+                ctx.artifacts.add(name, blob)
+            return entry.output
+        if entry is not None:  # the step read a context value that differs now: recompute
+            stats.hits, stats.misses = stats.hits - 1, stats.misses + 1
+            stats.seconds_saved -= entry.seconds
+        keys_before = set(values)
+        counts = {k: len(v) for k, v in ctx.metrics._values.items()}
+        pending = set(ctx.artifacts._pending)
+        ctx._reads = set()
+        start = perf_counter()
+        try:
+            out = call()
+            if inspect.isawaitable(out):
+                out = await out
+            reads = ctx._reads
+        finally:
+            ctx._reads = None
+        seconds = perf_counter() - start
+        metrics = ctx.metrics
+        recorded = tuple(
+            (name, value, tags)
+            for name, series in metrics._values.items()
+            for value, tags in zip(
+                series[counts.get(name, 0) :],
+                metrics._tags[name][counts.get(name, 0) :],
+                strict=True,
+            )
+        )
+        writes = tuple((k, v) for k, v in values.items() if k not in keys_before)
+        files = tuple((n, b) for n, b in ctx.artifacts._pending.items() if n not in pending)
+        read_keys = [k for k in reads if k in keys_before or k not in values]
+        entry = CacheEntry(out, recorded, files, writes, reads_digest(values, read_keys), seconds)
+        cache.store(key, entry, stats)
+        return out
 
 
 # --- builder ------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from ._cache import CacheStats
+from ._collect import RUNS_ATTR
 from ._results import Verdict
 from ._verdicts import VERDICT_ATTR
 
@@ -16,9 +18,19 @@ def _p(value: float | None) -> str:
 
 
 def verdict_status(report: pytest.TestReport) -> tuple[str, str, Any] | None:
-    """Verbose words with the p-value for verdict reports (counts and exit code unchanged)."""
+    """Verbose words with the p-value for verdict reports, and ``PASSED (cached)`` for chunks
+    whose every cacheable step was served from the cache (counts and exit code unchanged)."""
+    if report.when != "call":
+        return None
+    runs = getattr(report, RUNS_ATTR, None)
+    if (
+        runs
+        and report.passed
+        and all(r["cache"] is not None and r["cache"][0] > 0 and r["cache"][1] == 0 for r in runs)
+    ):
+        return "passed", ".", ("PASSED (cached)", {"green": True})
     data = getattr(report, VERDICT_ATTR, None)
-    if data is None or report.when != "call":
+    if data is None:
         return None
     word = "PASSED" if report.passed else "FAILED"
     letter = "." if report.passed else "F"
@@ -49,11 +61,19 @@ def _row(v: Verdict) -> tuple[str, ...]:
     )
 
 
-def write_summary(terminal: Any, verdicts: Sequence[Verdict]) -> None:
-    """The ``crystallize`` section: one row per verdict, notes (``!``) listed below."""
+def write_summary(terminal: Any, verdicts: Sequence[Verdict], cache: CacheStats) -> None:
+    """The ``crystallize`` section: one row per verdict, notes (``!``) below, cache counts."""
+    terminal.write_sep("=", "crystallize", bold=True)
+    if cache.hits or cache.misses:
+        rejected = f" ({cache.rejected} rejected: bad signature)" if cache.rejected else ""
+        terminal.write_line(
+            f"step cache: {cache.hits} hits, {cache.misses} misses{rejected}, "
+            f"{cache.bytes_written / 1e6:.1f} MB written, {cache.seconds_saved:.2f} s saved"
+        )
+    if not verdicts:
+        return
     rows = [_COLUMNS, *(_row(v) for v in verdicts)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
-    terminal.write_sep("=", "crystallize", bold=True)
     for index, row in enumerate(rows):
         line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
         outcome = verdicts[index - 1].outcome if index else ""

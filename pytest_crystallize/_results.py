@@ -96,6 +96,7 @@ class RunResult:
     artifacts: tuple[tuple[str, str, str], ...] = ()
     error: RunError | None = None
     duration: float = 0.0
+    cache: tuple[int, int, int, int, float] | None = None  # hits, misses, rejected, bytes, s
 
     @property
     def ok(self) -> bool:
@@ -120,6 +121,7 @@ class RunResult:
                 "traceback": error.traceback,
             },
             "duration": self.duration,
+            "cache": None if self.cache is None else list(self.cache),
         }
 
     @classmethod
@@ -134,6 +136,7 @@ class RunResult:
             artifacts=tuple((a[0], a[1], a[2]) for a in data["artifacts"]),
             error=None if error is None else RunError(condition, replicate, **error),
             duration=data["duration"],
+            cache=None if data.get("cache") is None else tuple(data["cache"]),
         )
 
 
@@ -250,6 +253,17 @@ class Result:
     provenance: Mapping[str, Any]
     replicates: int
     conditions: tuple[str, ...]
+
+    @property
+    def cache_stats(self) -> dict[str, float]:
+        """Step cache counters over every run: hits, misses, rejected, bytes_written and
+        seconds_saved (all zero when no step is cacheable)."""
+        totals = [0, 0, 0, 0, 0.0]
+        for run in self.runs:
+            for i, value in enumerate(run.cache or ()):
+                totals[i] += value
+        names = ("hits", "misses", "rejected", "bytes_written", "seconds_saved")
+        return dict(zip(names, totals, strict=True))
 
     @property
     def incomplete_replicates(self) -> tuple[int, ...]:

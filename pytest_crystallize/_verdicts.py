@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from ._cache import CacheStats
 from ._collect import RUNS_ATTR, chunk_ranges, load_experiments, worker_count
 from ._context import BASELINE_CONDITION
 from ._errors import HypothesisError, MissingMetricError
@@ -249,6 +250,7 @@ class VerdictBoard:
         self.verdicts: list[Verdict] = []
         self.session: pytest.Session | None = None
         self._counted = -1
+        self.cache = CacheStats()
 
     # learning what was selected
 
@@ -314,7 +316,11 @@ class VerdictBoard:
             return
         payload = getattr(report, RUNS_ATTR, None)
         if payload is not None:
-            tracked.runs.extend(RunResult.from_json(r) for r in payload)
+            runs = [RunResult.from_json(r) for r in payload]
+            tracked.runs.extend(runs)
+            for run in runs:
+                if run.cache is not None:
+                    self.cache.add(CacheStats.from_tuple(run.cache))
         if str(report.when) == "???":  # xdist: the worker died while running this chunk
             tracked.done[report.nodeid] = f"{report.nodeid} did not finish: {report.longrepr}"
             self._judge_if_complete(tracked)

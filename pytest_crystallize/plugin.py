@@ -49,6 +49,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N",
         help="run every experiment with N replicates instead of its own count (quick checks)",
     )
+    group.addoption(
+        "--crystallize-no-cache",
+        action="store_true",
+        default=False,
+        help="do not read or write the step cache in this run",
+    )
+    group.addoption(
+        "--crystallize-cache-clear",
+        action="store_true",
+        default=False,
+        help="empty the step cache (in .pytest_cache) before running",
+    )
+    parser.addini(
+        "crystallize_cache_max_mb",
+        type="string",
+        default="",
+        help="cap the step cache at this many MB; least recently used entries go first",
+    )
     parser.addini(
         "crystallize",
         type="bool",
@@ -74,6 +92,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from . import _collect, _verdicts
 
     config.stash[_collect.REPLICATES] = config.getoption("crystallize_replicates")
+    _collect.configure_cache(config)
     if config.pluginmanager.hasplugin("xdist"):
         from ._xdist import XdistHooks
 
@@ -123,9 +142,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if session.config.stash.get(_ENABLED, False):
-        from ._collect import teardown_runtimes
+        from ._collect import finish_cache, teardown_runtimes
 
         teardown_runtimes(session.config)
+        finish_cache(session.config)
 
 
 # --- reporting ----------------------------------------------------------------------------
@@ -141,10 +161,10 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     board = config.stash.get(_BOARD, None)
-    if board is not None and board.verdicts:
+    if board is not None and (board.verdicts or board.cache.hits or board.cache.misses):
         from ._reporting import write_summary
 
-        write_summary(terminalreporter, board.verdicts)
+        write_summary(terminalreporter, board.verdicts, board.cache)
 
 
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> Any:
