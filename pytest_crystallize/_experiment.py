@@ -34,7 +34,7 @@ from ._errors import (
     HypothesisError,
     MissingMetricError,
 )
-from ._hypotheses import Hypothesis, check_metrics, evaluate
+from ._hypotheses import Hypothesis, check_correction, check_metrics, evaluate
 from ._plugins import ArtifactPlugin, BasePlugin, LoggingPlugin, PluginManager, overrides
 from ._results import (
     ExperimentMetrics,
@@ -193,6 +193,7 @@ class Experiment:
         treatments: Iterable[Any] | None = None,
         hypotheses: Iterable[Hypothesis] | None = None,
         replicates: int = 1,
+        correction: str | None = None,
     ) -> None:
         if name is not None and (not isinstance(name, str) or not name):
             msg = f"an experiment name must be a non-empty str, got {name!r}"
@@ -214,6 +215,7 @@ class Experiment:
         self.treatments = [t for t in all_treatments if t.name != BASELINE_CONDITION]
         self.hypotheses = list(hypotheses or [])
         self.replicates = replicates
+        self.correction = correction
         self.plugins = _with_defaults(list(plugins or []), label)
         self._pm: PluginManager | None = None
         self.validate()
@@ -304,6 +306,8 @@ class Experiment:
         self._validate_hypotheses(label)
 
     def _validate_hypotheses(self, label: str) -> None:
+        if self.correction is not None:
+            check_correction(self.correction, f"experiment {label!r}: correction")
         names: set[str] = set()
         for hyp in self.hypotheses:
             if not isinstance(hyp, Hypothesis):
@@ -322,6 +326,8 @@ class Experiment:
                 f"baseline; add .treatments([...]) or drop the hypotheses"
             )
             raise ExperimentDefinitionError(msg)
+        for hyp in self.hypotheses:
+            _check_reachable(hyp, self.replicates, label)
 
     def conditions(self) -> list[tuple[str, Treatment | None]]:
         """``[(name, treatment), ...]``, the baseline first."""
@@ -450,7 +456,9 @@ class Experiment:
         hook = self.plugin_manager().hook
         try:
             check_metrics(self.hypotheses, by_condition, self.artifact_name)
-            evaluated = evaluate(self.hypotheses, by_condition, names[0], names[1:])
+            evaluated = evaluate(
+                self.hypotheses, by_condition, names[0], names[1:], self.correction or "holm"
+            )
         except (MissingMetricError, HypothesisError) as error:
             error.result = result
             hook.after_run(experiment=self, result=result)
@@ -522,6 +530,30 @@ class Experiment:
             f"Experiment(name={self.name!r}, treatments={[t.name for t in self.treatments]!r}, "
             f"replicates={self.replicates!r})"
         )
+
+
+def _check_reachable(hyp: Hypothesis, replicates: int, label: str) -> None:
+    """Refuse a built-in test that can never reach its alpha with this many replicates."""
+    verifier = hyp.verifier
+    factory = getattr(verifier, "factory", None)
+    if factory is None or not factory.fn.__module__.startswith("pytest_crystallize."):
+        return
+    from ._power import min_pvalue
+
+    alpha = getattr(verifier, "params", {}).get("alpha")
+    if alpha is None:
+        default = inspect.signature(factory.fn).parameters.get("alpha")
+        alpha = default.default if default is not None else None
+    if not isinstance(alpha, int | float):
+        return
+    floor = min_pvalue(verifier, replicates)
+    if floor >= alpha:
+        msg = (
+            f"experiment {label!r}: hypothesis {hyp.name!r} uses {factory.name} with "
+            f"{replicates} replicates, whose smallest possible p-value is {floor:.4g} >= "
+            f"alpha={alpha:g}, so it can never pass; use more replicates or a t-test"
+        )
+        raise ExperimentDefinitionError(msg)
 
 
 def _kind(component: Any) -> str:
@@ -846,6 +878,12 @@ class ExperimentBuilder:
 
     def initial_ctx(self, initial_ctx: Mapping[str, Any]) -> ExperimentBuilder:
         self._kwargs["initial_ctx"] = dict(initial_ctx)
+        return self
+
+    def correction(self, method: str) -> ExperimentBuilder:
+        """How p-values are adjusted over the experiment's family of comparisons: ``"holm"``
+        (the default), ``"bonferroni"``, ``"bh"`` (false discovery rate) or ``"none"``."""
+        self._kwargs["correction"] = method
         return self
 
     def build(self) -> Experiment:

@@ -7,6 +7,7 @@ import inspect
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ._errors import CrystallizeUsageError, HypothesisError, MissingMetricError
@@ -246,8 +247,10 @@ def evaluate(
     metrics: Mapping[str, ConditionMetrics],
     baseline: str,
     treatments: Sequence[str],
+    correction: str = "holm",
 ) -> tuple[HypothesisResult, ...]:
-    """Verify and rank every hypothesis, on complete replicates only."""
+    """Verify and rank every hypothesis, on complete replicates only; p-values are adjusted
+    over the whole family of comparisons with ``correction``."""
     base = metrics[baseline]
     evaluated = []
     for hyp in hypotheses:
@@ -270,8 +273,10 @@ def evaluate(
                     break
                 order = sorted(rows)
                 replicates |= rows
-                b = {m: [base.metrics[m][i] for i in order] for m in group}
-                t = {m: [treated.metrics[m][i] for i in order] for m in group}
+                b = Samples({m: [base.metrics[m][i] for i in order] for m in group})
+                t = Samples({m: [treated.metrics[m][i] for i in order] for m in group})
+                b.seeds = tuple(base.seeds[i] for i in order)
+                t.seeds = tuple(treated.seeds[i] for i in order)
                 outputs.append(_call_verifier(hyp, b, t, name, group, len(order), notes))
             if outputs:
                 results[name] = outputs if hyp.grouped else outputs[0]
@@ -284,14 +289,102 @@ def evaluate(
         )
         ranking = {"best": ranked[0][0] if ranked else None, "ranked": ranked}
         unverified = tuple(t for t in treatments if t not in results)
-        evaluated.append(HypothesisResult(hyp.name, results, ranking, used, caught, unverified))
-    return tuple(evaluated)
+        evaluated.append(HypothesisResult(hyp.name, results, ranking, used, caught, unverified, {}))
+    return _with_adjusted(tuple(evaluated), correction)
+
+
+CORRECTIONS = ("holm", "bonferroni", "bh", "none")
+
+
+def check_correction(method: Any, where: str) -> str:
+    if method not in CORRECTIONS:
+        msg = f"{where} takes one of {', '.join(CORRECTIONS)}, got {method!r}"
+        raise CrystallizeUsageError(msg)
+    return str(method)
+
+
+def adjust_pvalues(pvalues: Sequence[float], method: str) -> list[float]:
+    """Family-wise (Holm, Bonferroni) or false-discovery-rate (Benjamini-Hochberg) adjusted
+    p-values, in the input order; ``"none"`` returns them unchanged."""
+    m = len(pvalues)
+    if method == "none" or m == 0:
+        return list(pvalues)
+    if method == "bonferroni":
+        return [min(1.0, p * m) for p in pvalues]
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    adjusted = [0.0] * m
+    if method == "holm":
+        running = 0.0
+        for rank, i in enumerate(order):
+            running = max(running, min(1.0, (m - rank) * pvalues[i]))
+            adjusted[i] = running
+        return adjusted
+    running = 1.0  # Benjamini-Hochberg, from the largest p down
+    for rank in range(m - 1, -1, -1):
+        i = order[rank]
+        running = min(running, pvalues[i] * m / (rank + 1))
+        adjusted[i] = min(1.0, running)
+    return adjusted
+
+
+def output_pvalue(output: Any) -> float | None:
+    """The p-value a verifier's output states (``p_value`` or ``pvalue``), if finite."""
+    mapping = output if isinstance(output, Mapping) else _as_mapping(output)
+    for key in ("p_value", "pvalue"):
+        value = mapping.get(key)
+        if value is not None:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                return None
+            return number if math.isfinite(number) else None
+    return None
+
+
+def _with_adjusted(
+    evaluated: tuple[HypothesisResult, ...], correction: str
+) -> tuple[HypothesisResult, ...]:
+    """Adjust every p-value of the family (hypothesis x treatment x metric group) together."""
+    slots: list[tuple[int, str, int]] = []
+    pvalues: list[float] = []
+    for h, result in enumerate(evaluated):
+        for name, output in result.results.items():
+            for g, single in enumerate(output if isinstance(output, list) else [output]):
+                p = output_pvalue(single)
+                if p is not None:
+                    slots.append((h, name, g))
+                    pvalues.append(p)
+    adjusted = adjust_pvalues(pvalues, correction)
+    found: dict[int, dict[str, list[float | None]]] = {}
+    for (h, name, g), value in zip(slots, adjusted, strict=True):
+        output = evaluated[h].results[name]
+        groups = len(output) if isinstance(output, list) else 1
+        found.setdefault(h, {}).setdefault(name, [None] * groups)[g] = value
+    return tuple(
+        replace(
+            result,
+            adjusted={
+                name: values if isinstance(result.results[name], list) else values[0]
+                for name, values in found.get(h, {}).items()
+            },
+            correction=correction,
+            family_size=len(pvalues),
+        )
+        for h, result in enumerate(evaluated)
+    )
+
+
+class Samples(dict[str, list[Any]]):
+    """What a verifier receives per condition: ``{metric: [value per replicate]}``, plus the
+    replicates' ``seeds`` (equal in both conditions when the replicates pair)."""
+
+    seeds: tuple[int, ...] = ()
 
 
 def _call_verifier(
     hyp: Hypothesis,
-    baseline: dict[str, list[Any]],
-    treatment: dict[str, list[Any]],
+    baseline: Samples,
+    treatment: Samples,
     name: str,
     group: tuple[str, ...],
     n: int,

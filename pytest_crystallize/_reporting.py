@@ -33,12 +33,24 @@ def verdict_status(report: pytest.TestReport) -> tuple[str, str, Any] | None:
     if data is None:
         return None
     word = "PASSED" if report.passed else "FAILED"
+    if data["outcome"] == "inconclusive":
+        word = f"INCONCLUSIVE ({word.lower()})"
     letter = "." if report.passed else "F"
     markup = {"green": True} if report.passed else {"red": True}
     return report.outcome, letter, (f"{word} p={_p(data['pvalue'])}", markup)
 
 
-_COLUMNS = ("experiment", "hypothesis", "treatment", "metric", "n", "means", "p", "verdict")
+_COLUMNS = (
+    "experiment",
+    "hypothesis",
+    "treatment",
+    "metric",
+    "n",
+    "means",
+    "change [95% CI]",
+    "p (adj)",
+    "verdict",
+)
 
 
 def _row(v: Verdict) -> tuple[str, ...]:
@@ -48,6 +60,10 @@ def _row(v: Verdict) -> tuple[str, ...]:
         if v.mean_baseline is not None and v.mean_treatment is not None
         else "-"
     )
+    change = "-"
+    if v.difference is not None and v.ci_low is not None and v.ci_high is not None:
+        change = f"{v.difference:+.3g} [{v.ci_low:+.3g}, {v.ci_high:+.3g}]"
+    p = _p(v.pvalue) + (f" ({_p(v.pvalue_adjusted)})" if v.pvalue_adjusted is not None else "")
     word = v.outcome.upper() + (" !" if v.notes else "")
     return (
         v.experiment,
@@ -56,7 +72,8 @@ def _row(v: Verdict) -> tuple[str, ...]:
         ",".join(v.metrics) or "-",
         n,
         means,
-        _p(v.pvalue),
+        change,
+        p,
         word,
     )
 

@@ -172,7 +172,10 @@ class HypothesisResult:
     with the lowest score first; ``replicates[treatment]`` lists the replicates used;
     ``warnings[treatment]`` holds the warnings the verifier emitted (they are recorded, not
     raised, so a precision warning never turns into an error); ``unverified`` lists the
-    treatments with no replicate complete in both conditions, which have no result.
+    treatments with no replicate complete in both conditions, which have no result;
+    ``adjusted[treatment]`` is the p-value adjusted with ``correction`` over the experiment's
+    family of ``family_size`` comparisons (a list for several metric groups; ``None`` where
+    the verifier stated no p-value).
     """
 
     name: str
@@ -181,6 +184,9 @@ class HypothesisResult:
     replicates: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     warnings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     unverified: tuple[str, ...] = ()
+    adjusted: Mapping[str, Any] = field(default_factory=dict)
+    correction: str = "none"
+    family_size: int = 0
 
     def get_for_treatment(self, treatment: str) -> Any:
         return self.results.get(treatment)
@@ -393,14 +399,19 @@ class Verdict:
     Attributes
     ----------
     outcome:
-        ``"passed"``, ``"failed"``, ``"error"`` (the experiment could not be judged) or
-        ``"skipped"`` (not every replicate was selected).
+        ``"passed"``, ``"failed"``, ``"inconclusive"`` (a gate's CI straddles its margin),
+        ``"error"`` (the experiment could not be judged) or ``"skipped"`` (not every
+        replicate was selected).
     message:
         Why, with the numbers.
-    pvalue, alpha:
-        The verifier's p-value and significance level, when it states them.
+    pvalue, pvalue_adjusted, correction, alpha:
+        The verifier's p-value, the p-value adjusted over the experiment's family (``None``
+        for a family of one), the correction used, and the significance level.
     n_baseline, n_treatment, mean_baseline, mean_treatment:
         The complete replicates compared, per condition, and the means of the first metric.
+    difference, ci_low, ci_high, effect_size, effect_size_name, mde:
+        From built-in verifiers: the estimated change with its 95% CI, the effect size, and
+        the smallest change detectable with 80% power.
     output:
         The verifier's output as plain data.
     notes:
@@ -415,11 +426,19 @@ class Verdict:
     verifier: str = ""
     metrics: tuple[str, ...] = ()
     pvalue: float | None = None
+    pvalue_adjusted: float | None = None
+    correction: str = "none"
     alpha: float | None = None
     n_baseline: int = 0
     n_treatment: int = 0
     mean_baseline: float | None = None
     mean_treatment: float | None = None
+    difference: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    effect_size: float | None = None
+    effect_size_name: str = ""
+    mde: float | None = None
     output: Any = None
     notes: tuple[str, ...] = ()
 
@@ -436,12 +455,21 @@ class Verdict:
             ("metrics", ",".join(self.metrics)),
             ("n_baseline", self.n_baseline),
             ("n_treatment", self.n_treatment),
+            ("correction", self.correction),
         ]
+        if self.effect_size_name:
+            pairs.append(("effect_size_name", self.effect_size_name))
         optional = {
             "p_value": self.pvalue,
+            "p_value_adjusted": self.pvalue_adjusted,
             "alpha": self.alpha,
             "mean_baseline": self.mean_baseline,
             "mean_treatment": self.mean_treatment,
+            "difference": self.difference,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "effect_size": self.effect_size,
+            "mde": self.mde,
         }
         pairs += [(k, v) for k, v in optional.items() if v is not None]
         pairs += [(f"note_{i}", note) for i, note in enumerate(self.notes)]
@@ -457,11 +485,19 @@ class Verdict:
             "verifier": self.verifier,
             "metrics": list(self.metrics),
             "pvalue": self.pvalue,
+            "pvalue_adjusted": self.pvalue_adjusted,
+            "correction": self.correction,
             "alpha": self.alpha,
             "n_baseline": self.n_baseline,
             "n_treatment": self.n_treatment,
             "mean_baseline": self.mean_baseline,
             "mean_treatment": self.mean_treatment,
-            "output": plain(self.output),
+            "difference": self.difference,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "effect_size": self.effect_size,
+            "effect_size_name": self.effect_size_name,
+            "mde": self.mde,
+            "output": plain(self.output, finite=True),
             "notes": list(self.notes),
         }

@@ -11,9 +11,7 @@ data.
 
 from __future__ import annotations
 
-import inspect
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,192 +21,12 @@ import pytest
 from ._cache import CacheStats
 from ._collect import RUNS_ATTR, chunk_ranges, load_experiments, worker_count
 from ._context import BASELINE_CONDITION
-from ._errors import HypothesisError, MissingMetricError
 from ._experiment import Experiment
-from ._hypotheses import Hypothesis, VerifierCallable, check_metrics, evaluate
-from ._results import ConditionMetrics, RunResult, Verdict, build_metrics, plain
+from ._judge import judge, planned
+from ._results import RunResult, Verdict
 
 VERDICT_ATTR = "crystallize_verdict"
 _STOPPED = "did not run: the session stopped first (-x, --maxfail, an interrupt or a crash)"
-
-# --- deciding -----------------------------------------------------------------------------
-
-
-def _alpha(hyp: Hypothesis, output: Mapping[str, Any]) -> float | None:
-    for key in ("alpha", "significance_level"):
-        if isinstance(output.get(key), int | float):
-            return float(output[key])
-    verifier = hyp.verifier
-    if isinstance(verifier, VerifierCallable):
-        if "alpha" in verifier.params:
-            return float(verifier.params["alpha"])
-        param = inspect.signature(verifier.factory.fn).parameters.get("alpha")
-        if param is not None and isinstance(param.default, int | float):
-            return float(param.default)
-    return None
-
-
-def _pvalue(output: Mapping[str, Any]) -> float | None:
-    for key in ("p_value", "pvalue", "p"):
-        value = output.get(key)
-        if value is not None:
-            try:
-                return float(value)
-            except (TypeError, ValueError):
-                return None
-    return None
-
-
-def _decide(output: Mapping[str, Any]) -> tuple[bool, str]:
-    """Pass when the output says ``passed`` (if present), else ``significant``."""
-    pvalue = _pvalue(output)
-    if pvalue is not None and math.isnan(pvalue):
-        return False, "the p-value is NaN, so nothing can be concluded"
-    for key in ("passed", "significant"):
-        if key in output:
-            return bool(output[key]), f"{key}={bool(output[key])}"
-    keys = ", ".join(repr(k) for k in output) or "none"
-    return False, (
-        f"the verifier's result has neither 'passed' nor 'significant' (its keys: {keys}); "
-        "return one of them so the verdict can be decided"
-    )
-
-
-def _mean(values: Sequence[Any]) -> float | None:
-    try:
-        numbers = [float(v) for v in values]
-    except (TypeError, ValueError):
-        return None
-    return sum(numbers) / len(numbers) if numbers else None
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
-
-
-def _verdict(
-    experiment: str,
-    hyp: Hypothesis,
-    treatment: str,
-    output: Any,
-    metrics: Mapping[str, ConditionMetrics],
-    used: Sequence[int],
-    warned: Sequence[str],
-) -> Verdict:
-    outputs = output if isinstance(output, list) else [output]
-    mappings = [o if isinstance(o, Mapping) else o.as_dict() for o in outputs]
-    base, treated = metrics[BASELINE_CONDITION], metrics[treatment]
-    names = [m for g in hyp.metric_groups(list(base.metrics)) for m in g]
-    first = names[0] if names else ""
-    b = [base.metrics[first][i] for i in used] if first in base.metrics else []
-    t = [treated.metrics[first][i] for i in used] if first in treated.metrics else []
-    notes = list(warned)
-    if len(b) > 1 and len(set(map(repr, b))) == 1 and len(set(map(repr, t))) == 1:
-        notes.append(
-            f"degenerate input: zero variance in both conditions (every replicate of "
-            f"{first!r} gave {b[0]!r} in baseline and {t[0]!r} in {treatment!r})"
-        )
-    decisions = [_decide(m) for m in mappings]
-    passed = all(ok for ok, _ in decisions)
-    pvalue = _pvalue(mappings[0])
-    alpha = _alpha(hyp, mappings[0])
-    stats = (
-        f"p={_fmt(pvalue)}, alpha={_fmt(alpha)}, n={len(b)} vs {len(t)}, "
-        f"means {_fmt(_mean(b))} vs {_fmt(_mean(t))}"
-    )
-    if passed:
-        message = f"{hyp.verifier_name}: {stats}"
-    else:
-        reasons = "; ".join(reason for ok, reason in decisions if not ok)
-        message = (
-            f"hypothesis {hyp.name!r}, treatment {treatment!r} vs baseline on {first!r}: "
-            f"verifier {hyp.verifier_name} did not pass ({reasons})\n  {stats}\n"
-            f"  the verifier returned: {plain(output)!r}"
-        )
-    if notes:
-        message += "".join(f"\n  note: {n}" for n in notes)
-    return Verdict(
-        experiment=experiment,
-        hypothesis=hyp.name,
-        treatment=treatment,
-        outcome="passed" if passed else "failed",
-        message=message,
-        verifier=hyp.verifier_name,
-        metrics=tuple(names),
-        pvalue=None if pvalue is None or math.isnan(pvalue) else pvalue,
-        alpha=alpha,
-        n_baseline=len(b),
-        n_treatment=len(t),
-        mean_baseline=_mean(b),
-        mean_treatment=_mean(t),
-        output=plain(output),
-        notes=tuple(notes),
-    )
-
-
-def judge(
-    name: str, experiment: Experiment, runs: Sequence[RunResult], treatments: Sequence[str]
-) -> list[Verdict]:
-    """Verdicts for every (hypothesis, treatment) from complete, error-free runs."""
-
-    def all_errors(message: str) -> list[Verdict]:
-        return [
-            Verdict(name, h.name, t, "error", message, verifier=h.verifier_name)
-            for h in experiment.hypotheses
-            for t in treatments
-        ]
-
-    failed = [r for r in runs if r.error is not None]
-    if failed:
-        counts: dict[str, int] = {}
-        for run in failed:
-            counts[run.condition] = counts.get(run.condition, 0) + 1
-        shown = ", ".join(
-            f"{n} of {experiment.replicates} replicates of condition {c!r}"
-            for c, n in counts.items()
-        )
-        first = failed[0].error
-        assert first is not None
-        return all_errors(
-            f"{shown} failed, so no verdict is given on partial data; first failure: "
-            f"{first.summary()} (see the failed chunk for the traceback)"
-        )
-    conditions = [BASELINE_CONDITION, *treatments]
-    metrics = build_metrics(runs, conditions, experiment.replicates)
-    try:
-        check_metrics(experiment.hypotheses, metrics, name)
-        evaluated = evaluate(experiment.hypotheses, metrics, BASELINE_CONDITION, treatments)
-    except (MissingMetricError, HypothesisError) as exc:
-        return all_errors(str(exc))
-    verdicts = []
-    for hyp, result in zip(experiment.hypotheses, evaluated, strict=True):
-        for treatment in treatments:
-            if treatment not in result.results:
-                verdicts.append(
-                    Verdict(
-                        name,
-                        hyp.name,
-                        treatment,
-                        "error",
-                        f"no replicate has the metrics {hyp.metrics_spec!r} in both baseline "
-                        f"and {treatment!r}, so there is nothing to compare",
-                        verifier=hyp.verifier_name,
-                    )
-                )
-                continue
-            verdicts.append(
-                _verdict(
-                    name,
-                    hyp,
-                    treatment,
-                    result.results[treatment],
-                    metrics,
-                    result.replicates[treatment],
-                    result.warnings.get(treatment, ()),
-                )
-            )
-    return verdicts
-
 
 # --- tracking chunks on the controller ------------------------------------------------------
 
@@ -251,6 +69,11 @@ class VerdictBoard:
         self.session: pytest.Session | None = None
         self._counted = -1
         self.cache = CacheStats()
+        self.correction: str = config.getoption("crystallize_correction") or config.getini(
+            "crystallize_correction"
+        )
+        self.inconclusive: str = config.getoption("crystallize_inconclusive")
+        self.plan_effect: tuple[float, bool] | None = config.getoption("crystallize_plan")
 
     # learning what was selected
 
@@ -383,7 +206,12 @@ class VerdictBoard:
             )
             return
         tracked.judged = True
-        for verdict in judge(tracked.name, tracked.experiment, tracked.runs, treatments):
+        verdicts = judge(
+            tracked.name, tracked.experiment, tracked.runs, treatments, self.correction
+        )
+        if self.plan_effect is not None:
+            verdicts = planned(verdicts, tracked.experiment, tracked.runs, self.plan_effect)
+        for verdict in verdicts:
             self._emit(tracked, verdict)
 
     def _emit_all(self, tracked: _Tracked, outcome: str, message: str) -> None:
@@ -411,12 +239,15 @@ class VerdictBoard:
             setattr(rep, VERDICT_ATTR, verdict.to_json())
             hook.pytest_runtest_logreport(report=rep)
 
-        if verdict.outcome == "error":
+        outcome = verdict.outcome
+        if outcome == "inconclusive":  # --crystallize-inconclusive decides what it counts as
+            outcome = {"fail": "failed", "skip": "skipped", "pass": "passed"}[self.inconclusive]
+        if outcome == "error":
             report("setup", "failed", verdict.message)
-        elif verdict.outcome == "skipped":
+        elif outcome == "skipped":
             report("setup", "skipped", (file, 0, f"Skipped: {verdict.message}"))
         else:
             report("setup", "passed", None)
-            report("call", verdict.outcome, verdict.message)
+            report("call", outcome, verdict.message)
         report("teardown", "passed", None, user_properties=verdict.properties())
         hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)

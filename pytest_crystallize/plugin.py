@@ -34,6 +34,18 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _plan_effect(text: str) -> tuple[float, bool]:
+    relative = text.endswith("%")
+    try:
+        value = float(text[:-1] if relative else text)
+    except ValueError:
+        value = 0.0
+    if value == 0:
+        msg = f"expected an effect such as 0.5 (absolute) or 5% (of the baseline), got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return (value / 100 if relative else value), relative
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("crystallize", "crystallize (statistically gated experiments)")
     group.addoption(
@@ -60,6 +72,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="empty the step cache (in .pytest_cache) before running",
+    )
+    group.addoption(
+        "--crystallize-correction",
+        choices=("holm", "bonferroni", "bh", "none"),
+        default=None,
+        help="adjust p-values over each experiment's comparisons (default: ini, else holm)",
+    )
+    group.addoption(
+        "--crystallize-inconclusive",
+        choices=("fail", "skip", "pass"),
+        default="fail",
+        help="what an inconclusive gate counts as (default: fail)",
+    )
+    group.addoption(
+        "--crystallize-plan",
+        type=_plan_effect,
+        default=None,
+        metavar="EFFECT",
+        help="pilot run: report the replicates needed to detect EFFECT (0.5, or 5%% of the "
+        "baseline) with 80%% power, instead of gating",
+    )
+    parser.addini(
+        "crystallize_correction",
+        default="holm",
+        help="multiple-comparison correction: holm (default), bonferroni, bh or none",
     )
     parser.addini(
         "crystallize_cache_max_mb",
@@ -90,7 +127,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if not enabled:
         return
     from . import _collect, _verdicts
+    from ._hypotheses import check_correction
 
+    check_correction(config.getini("crystallize_correction"), "ini crystallize_correction")
     config.stash[_collect.REPLICATES] = config.getoption("crystallize_replicates")
     _collect.configure_cache(config)
     if config.pluginmanager.hasplugin("xdist"):

@@ -1,0 +1,223 @@
+"""Non-regression gates with three outcomes: ``non_inferior`` and ``equivalent`` (TOST)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ._errors import CrystallizeUsageError, HypothesisError
+from ._hypotheses import verifier
+from ._stats_common import (
+    TestResult,
+    degenerate_result,
+    describe,
+    effect_size_of,
+    min_detectable,
+    pairs_by_seed,
+    samples,
+    t_intervals,
+    t_parts,
+    t_quantile,
+)
+
+
+def _resampling_paired(paired: bool | None, baseline: Any, treatment: Any) -> bool:
+    return pairs_by_seed(baseline, treatment) if paired is None else bool(paired)
+
+
+def _margin(margin: Any, relative: bool, mean_baseline: float, test: str) -> float:
+    if isinstance(margin, bool) or not isinstance(margin, int | float) or not margin > 0:
+        msg = f"{test}(margin=...) takes a positive number, got {margin!r}"
+        raise CrystallizeUsageError(msg)
+    if relative:
+        if mean_baseline == 0:
+            msg = f"{test}: a relative margin needs a baseline mean other than 0"
+            raise HypothesisError(msg)
+        return float(margin) * abs(mean_baseline)
+    return float(margin)
+
+
+def _shown(value: float, relative: bool, mean_baseline: float) -> str:
+    if relative:
+        return f"{100 * value / abs(mean_baseline):+.1f}%"
+    return f"{value:+.4g}"
+
+
+def _gate(
+    test: str,
+    b: Any,
+    t: Any,
+    *,
+    change: float,
+    se: float,
+    df: float,
+    low: float,
+    high: float,
+    outcome: str,
+    statistic: float,
+    pvalue: float,
+    alpha: float,
+    paired: bool,
+    bounds: str,
+    relative: bool,
+    sign: int,
+    caught: Sequence[Any],
+) -> TestResult:
+    described = describe(b, t)
+    mean_b = described["mean_baseline"]
+    mde = min_detectable(se, df, alpha, "greater")
+    interval = f"[{_shown(low, relative, mean_b)}, {_shown(high, relative, mean_b)}]"
+    level = f"{100 * (1 - alpha):g}%"
+    words = {
+        "passed": f"{level} CI of the change {interval} clears the margin {bounds}",
+        "failed": f"{level} CI of the change {interval} lies beyond the margin {bounds}",
+        "inconclusive": (
+            f"inconclusive: {level} CI of the change {interval} crosses the margin {bounds}; "
+            f"with n={len(t)} the smallest detectable change is "
+            f"{_shown(mde, relative, mean_b).lstrip('+')}"
+        ),
+    }
+    return TestResult(
+        test=test,
+        statistic=float(statistic),
+        pvalue=float(pvalue),
+        alternative="greater" if "non-inferiority" in test else "two-sided",
+        alpha=alpha,
+        outcome=outcome,
+        reason=words[outcome],
+        difference=sign * change,
+        effect_size=effect_size_of(b, t, paired)[0],
+        effect_size_name=effect_size_of(b, t, paired)[1],
+        mde=mde,
+        paired=paired,
+        warnings=tuple(f"{w.category.__name__}: {w.message}" for w in caught),
+        _intervals=t_intervals(sign * change, se, df),
+        **described,
+    )
+
+
+@verifier
+def non_inferior(
+    baseline: Mapping[str, Any],
+    treatment: Mapping[str, Any],
+    margin: float,
+    relative: bool = False,
+    higher_is_better: bool = True,
+    alpha: float = 0.05,
+    paired: bool | None = None,
+) -> TestResult:
+    """Non-inferiority: is the treatment worse than the baseline by less than ``margin``?
+
+    ``relative=True`` reads the margin as a fraction of the baseline mean (0.02 = 2%).
+    ``passed``: the one-sided (1 - alpha) bound of the change clears -margin; ``failed``:
+    the change is worse than -margin with that confidence; ``inconclusive`` otherwise.
+    """
+    from scipy import stats
+
+    test = "non-inferiority t-test"
+    b, t = samples(baseline, treatment, test)
+    is_paired = _resampling_paired(paired, baseline, treatment) and len(b) == len(t)
+    degenerate = degenerate_result(b, t, is_paired, "two-sided", test, alpha)
+    if degenerate is not None and degenerate.reason.startswith(("invalid", "too few")):
+        return degenerate  # type: ignore[no-any-return]
+    delta = _margin(margin, relative, float(b.mean()), "non_inferior")
+    sign = 1 if higher_is_better else -1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        diff, se, df = t_parts(b, t, is_paired)
+        change = sign * diff  # positive = better
+        if se == 0:
+            low = high = change
+            statistic, pvalue = 0.0, 0.0 if change > -delta else 1.0
+        else:
+            q = t_quantile(1 - alpha, df)
+            low, high = change - q * se, change + q * se
+            statistic = (change + delta) / se
+            pvalue = float(stats.t.sf(statistic, df))
+    outcome = "passed" if low > -delta else "failed" if high < -delta else "inconclusive"
+    mean_b = float(b.mean())
+    return _gate(
+        f"{'paired ' if is_paired else ''}non-inferiority t-test",
+        b,
+        t,
+        change=change,
+        se=se,
+        df=df,
+        low=low,
+        high=high,
+        outcome=outcome,
+        statistic=statistic,
+        pvalue=pvalue,
+        alpha=alpha,
+        paired=is_paired,
+        bounds=_shown(-delta, relative, mean_b),
+        relative=relative,
+        sign=sign,
+        caught=caught,
+    )
+
+
+@verifier
+def equivalent(
+    baseline: Mapping[str, Any],
+    treatment: Mapping[str, Any],
+    margin: float,
+    relative: bool = False,
+    alpha: float = 0.05,
+    paired: bool | None = None,
+) -> TestResult:
+    """Equivalence by two one-sided tests (TOST): is the change within +-``margin``?
+
+    ``passed``: the (1 - 2 alpha) CI of the change lies inside (-margin, margin); ``failed``:
+    it lies entirely outside; ``inconclusive`` otherwise. Paired when replicates pair.
+    """
+    from scipy import stats
+
+    test = "equivalence (TOST)"
+    b, t = samples(baseline, treatment, test)
+    is_paired = _resampling_paired(paired, baseline, treatment) and len(b) == len(t)
+    degenerate = degenerate_result(b, t, is_paired, "two-sided", test, alpha)
+    if degenerate is not None and degenerate.reason.startswith(("invalid", "too few")):
+        return degenerate  # type: ignore[no-any-return]
+    delta = _margin(margin, relative, float(b.mean()), "equivalent")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        diff, se, df = t_parts(b, t, is_paired)
+        if se == 0:
+            low = high = diff
+            statistic, pvalue = 0.0, 0.0 if abs(diff) < delta else 1.0
+        else:
+            q = t_quantile(1 - alpha, df)
+            low, high = diff - q * se, diff + q * se
+            p_low = float(stats.t.sf((diff + delta) / se, df))
+            p_high = float(stats.t.cdf((diff - delta) / se, df))
+            statistic = min((diff + delta) / se, (delta - diff) / se)
+            pvalue = max(p_low, p_high)
+    outcome = (
+        "passed"
+        if -delta < low and high < delta
+        else "failed"
+        if high < -delta or low > delta
+        else "inconclusive"
+    )
+    mean_b = float(b.mean())
+    return _gate(
+        f"{'paired ' if is_paired else ''}equivalence (TOST)",
+        b,
+        t,
+        change=diff,
+        se=se,
+        df=df,
+        low=low,
+        high=high,
+        outcome=outcome,
+        statistic=statistic,
+        pvalue=pvalue,
+        alpha=alpha,
+        paired=is_paired,
+        bounds=f"+-{_shown(delta, relative, mean_b).lstrip('+')}",
+        relative=relative,
+        sign=1,
+        caught=caught,
+    )
