@@ -21,6 +21,7 @@ from ._context import BASELINE_CONDITION, FrozenContext
 from ._errors import CrystallizeError
 from ._experiment import Experiment, RunPlan
 from ._plugins import ArtifactPlugin
+from ._reporting import RUNS_ATTR, LiveProgress
 from ._results import RunError, RunResult, user_traceback
 from ._steps import PipelineStep
 
@@ -194,6 +195,7 @@ class _Runtime:
     def __init__(self, experiment: Experiment, config: pytest.Config) -> None:
         self.experiment = experiment
         self.plan = RunPlan(experiment)
+        self.progress = LiveProgress.for_session(config, experiment.artifact_name, len(self.plan))
         if self.plan.cache is not None:
             root = config.stash.get(CACHE_ROOT, None)
             self.plan.cache = StepCache(root) if root is not None else None
@@ -215,7 +217,6 @@ class _Runtime:
             step.teardown(self.ctx)
 
 
-RUNS_ATTR = "crystallize_runs"
 _RUNTIMES = pytest.StashKey[dict[int, _Runtime]]()
 
 
@@ -256,7 +257,12 @@ class ChunkItem(pytest.Item):
             runtime = runtimes[id(experiment)] = _Runtime(experiment, self.config)
         conditions = len(runtime.plan.conditions)
         index = self.condition.index
-        self.results = [runtime.plan.execute(r * conditions + index) for r in self.replicates]
+        progress = runtime.progress
+        self.results = []
+        for replicate in self.replicates:
+            self.results.append(runtime.plan.execute(replicate * conditions + index))
+            if progress is not None:
+                progress.advance()
         errors = [r.error for r in self.results if r.error is not None]
         if errors:
             raise ChunkFailed(errors)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import pytest
 
 from ._cache import CacheStats
-from ._collect import RUNS_ATTR
 from ._results import Verdict
-from ._verdicts import VERDICT_ATTR
+
+RUNS_ATTR = "crystallize_runs"
+VERDICT_ATTR = "crystallize_verdict"
 
 
 def _p(value: float | None) -> str:
@@ -107,3 +110,53 @@ def write_summary(terminal: Any, verdicts: Sequence[Verdict], cache: CacheStats)
     for v in verdicts:
         for note in v.notes:
             terminal.write_line(f"! {v.name}: {note}", yellow=True)
+
+
+class LiveProgress:
+    """``experiment: 24/96 runs, about 8 s left`` on its own terminal line, rewritten in place.
+
+    Only without xdist (workers cannot write to the terminal), on a terminal, at the default
+    verbosity (``-q`` stays quiet, ``-v`` prints a line per chunk anyway); shown once an
+    experiment has run for two seconds, so quick ones stay silent.
+    """
+
+    _DELAY = 2.0
+    _EVERY = 0.5
+
+    def __init__(self, terminal: Any, capture: Any, name: str, total: int) -> None:
+        self.terminal = terminal
+        self.capture = capture
+        self.name = name
+        self.total = total
+        self.done = 0
+        self.start = time.perf_counter()
+        self.shown = 0.0
+
+    @classmethod
+    def for_session(cls, config: pytest.Config, name: str, total: int) -> LiveProgress | None:
+        terminal = config.pluginmanager.get_plugin("terminalreporter")
+        if (
+            terminal is None
+            or hasattr(config, "workerinput")
+            or config.get_verbosity() != 0
+            or not terminal.isatty()
+        ):
+            return None
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        return cls(terminal, capture, name, total)
+
+    def advance(self) -> None:
+        self.done += 1
+        now = time.perf_counter()
+        elapsed = now - self.start
+        if elapsed < self._DELAY or (now - self.shown < self._EVERY and self.done < self.total):
+            return
+        left = elapsed / self.done * (self.total - self.done)
+        text = f"{self.name}: {self.done}/{self.total} runs, about {left:.0f} s left"
+        if self.done >= self.total:
+            text = f"{self.name}: {self.total} runs in {elapsed:.1f} s"
+        with self.capture.global_and_fixture_disabled() if self.capture else nullcontext():
+            if not self.shown:
+                self.terminal.ensure_newline()  # pytest starts its next line of results afresh
+            self.terminal.rewrite(text, erase=True)
+        self.shown = now

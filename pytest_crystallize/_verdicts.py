@@ -11,21 +11,32 @@ data.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ._baselines import baseline_path, compare, fingerprint, load, parse_gate, record, save
 from ._cache import CacheStats
-from ._collect import RUNS_ATTR, chunk_ranges, load_experiments, worker_count
+from ._collect import chunk_ranges, load_experiments, worker_count
 from ._context import BASELINE_CONDITION
+from ._errors import CrystallizeUsageError
 from ._experiment import Experiment
 from ._judge import judge, planned
+from ._outputs import (
+    experiment_document,
+    markdown,
+    session_document,
+    write_atomic,
+    write_json,
+    write_markdown,
+)
+from ._reporting import RUNS_ATTR, VERDICT_ATTR
 from ._results import RunResult, Verdict
 
-VERDICT_ATTR = "crystallize_verdict"
 _STOPPED = "did not run: the session stopped first (-x, --maxfail, an interrupt or a crash)"
 
 # --- tracking chunks on the controller ------------------------------------------------------
@@ -43,6 +54,9 @@ class _Tracked:
     done: dict[str, str | None] = field(default_factory=dict)  # node id -> problem or None
     runs: list[RunResult] = field(default_factory=list)
     judged: bool = False
+    complete: bool = False  # judged on every run, none failed: worth saving as a baseline
+    stored: Mapping[str, Any] | None = None  # the saved baseline to compare with
+    reported: list[tuple[str, str, Verdict]] = field(default_factory=list)
 
     def conditions_selected(self) -> list[str]:
         return [c for c in dict.fromkeys(self.all_chunks.values()) if self._has(c)]
@@ -55,8 +69,13 @@ class _Tracked:
             return []
         return [c for c in self.conditions_selected() if c != BASELINE_CONDITION]
 
-    def verdict_count(self) -> int:
-        return len(self.experiment.hypotheses) * len(self.treatments())
+    def planned(self, label: str | None) -> list[tuple[str, str]]:
+        """The (hypothesis, treatment) pairs of the verdicts this experiment will report."""
+        pairs = [(h.name, t) for h in self.experiment.hypotheses for t in self.treatments()]
+        if label and self.stored is not None and self._has(BASELINE_CONDITION):
+            saved = self.stored["conditions"].get(BASELINE_CONDITION, {}).get("metrics", {})
+            pairs += [(f"vs-{label}", metric) for metric in sorted(saved)]
+        return pairs
 
 
 class VerdictBoard:
@@ -74,6 +93,17 @@ class VerdictBoard:
         )
         self.inconclusive: str = config.getoption("crystallize_inconclusive")
         self.plan_effect: tuple[float, bool] | None = config.getoption("crystallize_plan")
+        self.compare_label: str | None = config.getoption("crystallize_compare")
+        try:
+            specs = config.getoption("crystallize_compare_fail") or []
+            self.gates = {gate[0]: gate[1:] for gate in map(parse_gate, specs)}
+            self.saved: Mapping[str, Any] = (
+                load(baseline_path(config.rootpath, self.compare_label))["experiments"]
+                if self.compare_label
+                else {}
+            )
+        except CrystallizeUsageError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
     # learning what was selected
 
@@ -99,7 +129,7 @@ class VerdictBoard:
             for condition in conditions
             for k in range(len(ranges))
         }
-        self.tracked[key] = _Tracked(path, name, experiment, chunks)
+        self.tracked[key] = _Tracked(path, name, experiment, chunks, stored=self.saved.get(key))
         return self.tracked[key]
 
     @pytest.hookimpl
@@ -129,7 +159,7 @@ class VerdictBoard:
         # so progress percentages end at 100%.
         session = self.session
         if session is not None and session.testscollected != self._counted:
-            verdicts = sum(t.verdict_count() for t in self.tracked.values())
+            verdicts = sum(len(t.planned(self.compare_label)) for t in self.tracked.values())
             self._counted = session.testscollected = session.testscollected + verdicts
 
     @pytest.hookimpl
@@ -206,22 +236,35 @@ class VerdictBoard:
             )
             return
         tracked.judged = True
+        tracked.complete = all(run.error is None for run in tracked.runs)
         verdicts = judge(
             tracked.name, tracked.experiment, tracked.runs, treatments, self.correction
         )
         if self.plan_effect is not None:
             verdicts = planned(verdicts, tracked.experiment, tracked.runs, self.plan_effect)
+        if self.compare_label and tracked.stored is not None:
+            if tracked.complete:
+                verdicts += compare(
+                    tracked.name,
+                    tracked.experiment,
+                    tracked.runs,
+                    tracked.stored,
+                    self.compare_label,
+                    self.gates,
+                )
+            else:
+                verdicts += [
+                    Verdict(tracked.name, h, t, "error", "runs failed; nothing to compare")
+                    for h, t in tracked.planned(self.compare_label)
+                    if h.startswith("vs-")
+                ]
         for verdict in verdicts:
             self._emit(tracked, verdict)
 
     def _emit_all(self, tracked: _Tracked, outcome: str, message: str) -> None:
         tracked.judged = True
-        for hyp in tracked.experiment.hypotheses:
-            for treatment in tracked.treatments():
-                verdict = Verdict(
-                    tracked.name, hyp.name, treatment, outcome, message, verifier=hyp.verifier_name
-                )
-                self._emit(tracked, verdict)
+        for hypothesis, treatment in tracked.planned(self.compare_label):
+            self._emit(tracked, Verdict(tracked.name, hypothesis, treatment, outcome, message))
 
     def _emit(self, tracked: _Tracked, verdict: Verdict) -> None:
         self.verdicts.append(verdict)
@@ -242,6 +285,7 @@ class VerdictBoard:
         outcome = verdict.outcome
         if outcome == "inconclusive":  # --crystallize-inconclusive decides what it counts as
             outcome = {"fail": "failed", "skip": "skipped", "pass": "passed"}[self.inconclusive]
+        tracked.reported.append((nodeid, outcome, verdict))
         if outcome == "error":
             report("setup", "failed", verdict.message)
         elif outcome == "skipped":
@@ -251,3 +295,68 @@ class VerdictBoard:
             report("call", outcome, verdict.message)
         report("teardown", "passed", None, user_properties=verdict.properties())
         hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
+
+    # session outputs
+
+    @pytest.hookimpl
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.finish(_STOPPED)  # experiments cut short by an error the loop did not see
+        config = self.config
+        save_label = config.getoption("crystallize_save")
+        if save_label:
+            save(
+                baseline_path(config.rootpath, save_label),
+                {
+                    key: record(t.experiment, t.runs, t.conditions_selected())
+                    for key, t in self.tracked.items()
+                    if t.complete and set(t.all_chunks) == t.selected
+                },
+            )
+        targets = {
+            "json": config.getoption("crystallize_json"),
+            "md": config.getoption("crystallize_md"),
+            "html": config.getoption("crystallize_html"),
+        }
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if config.getoption("crystallize_no_step_summary"):
+            summary = None
+        if not any(targets.values()) and not summary:
+            return
+        document = self.document()
+        if targets["json"]:
+            write_json(Path(targets["json"]), document)
+        text = markdown(document)
+        if targets["md"]:
+            write_markdown(Path(targets["md"]), text)
+        if summary:
+            write_markdown(Path(summary), text, append=True)
+        if targets["html"]:
+            from ._html import render
+
+            write_atomic(Path(targets["html"]), render(document))
+
+    def document(self) -> dict[str, Any]:
+        """The session as plain data: the JSON report, and what Markdown and HTML show."""
+        experiments = [
+            experiment_document(
+                name=t.name,
+                file=t.path.relative_to(self.config.rootpath).as_posix(),
+                replicates=t.experiment.replicates,
+                conditions=t.conditions_selected(),
+                runs=t.runs,
+                verdicts=t.reported,
+                fingerprint=fingerprint(t.experiment),
+            )
+            for t in self.tracked.values()
+            if t.selected
+        ]
+        settings = {
+            "correction": self.correction,
+            "inconclusive": self.inconclusive,
+            "compare": self.compare_label,
+            "compare_fail": sorted(self.config.getoption("crystallize_compare_fail") or []),
+            "plan": self.plan_effect is not None,
+        }
+        return session_document(
+            root=self.config.rootpath, experiments=experiments, cache=self.cache, settings=settings
+        )

@@ -93,6 +93,50 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="pilot run: report the replicates needed to detect EFFECT (0.5, or 5%% of the "
         "baseline) with 80%% power, instead of gating",
     )
+    group.addoption(
+        "--crystallize-json",
+        default=None,
+        metavar="PATH",
+        help="write the session's experiments, runs and verdicts as JSON",
+    )
+    group.addoption(
+        "--crystallize-md",
+        default=None,
+        metavar="PATH",
+        help="write a Markdown summary of the verdicts (also appended to $GITHUB_STEP_SUMMARY)",
+    )
+    group.addoption(
+        "--crystallize-no-step-summary",
+        action="store_true",
+        default=False,
+        help="do not append the Markdown summary to $GITHUB_STEP_SUMMARY",
+    )
+    group.addoption(
+        "--crystallize-html",
+        default=None,
+        metavar="PATH",
+        help="write a self-contained HTML report with plots of every metric",
+    )
+    group.addoption(
+        "--crystallize-save",
+        default=None,
+        metavar="NAME",
+        help="save each experiment's runs as baseline NAME (.crystallize/baselines/NAME.json)",
+    )
+    group.addoption(
+        "--crystallize-compare",
+        default=None,
+        metavar="NAME",
+        help="compare each experiment's baseline condition with the saved baseline NAME",
+    )
+    group.addoption(
+        "--crystallize-compare-fail",
+        action="append",
+        default=[],
+        metavar="METRIC:+-MARGIN",
+        help="gate a comparison: 'total:-5%%' fails when total falls by more than 5%% "
+        "(non-inferiority); repeatable",
+    )
     parser.addini(
         "crystallize_correction",
         default="holm",

@@ -1,0 +1,216 @@
+"""Machine-readable outputs of a session: the JSON report and the Markdown summary.
+
+Both are built from one plain-data document (:func:`session_document`), written by the
+process that owns the session, atomically. The JSON schema is in ``docs/report-schema.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ._cache import CacheStats
+from ._results import RunResult, Verdict, build_metrics
+
+SCHEMA_VERSION = 1
+_PACKAGES = ("pytest-crystallize", "pytest", "pluggy", "pytest-xdist", "scipy", "numpy")
+
+
+def finite(value: Any) -> Any:
+    """JSON-safe data: NaN and infinities become ``null``; numpy values plain numbers."""
+    if isinstance(value, Mapping):
+        return {str(k): finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return value if math.isfinite(value) else None
+    convert = getattr(value, "tolist", None)
+    return finite(convert()) if callable(convert) else repr(value)
+
+
+def _git(root: Path) -> dict[str, Any] | None:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
+        )
+        if commit.returncode != 0:
+            return None
+        status = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+
+
+def environment(root: Path) -> dict[str, Any]:
+    versions: dict[str, str | None] = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "python": sys.version.split()[0],
+        "implementation": sys.implementation.name,
+        "platform": platform.platform(),
+        "packages": versions,
+        "git": _git(root),
+    }
+
+
+def experiment_document(
+    *,
+    name: str,
+    file: str,
+    replicates: int,
+    conditions: Sequence[str],
+    runs: Sequence[RunResult],
+    verdicts: Iterable[tuple[str, str, Verdict]],
+    fingerprint: str,
+) -> dict[str, Any]:
+    """One experiment: its conditions with per-replicate values and seeds, and its verdicts."""
+    metrics = build_metrics(runs, conditions, replicates)
+    return {
+        "name": name,
+        "file": file,
+        "replicates": replicates,
+        "fingerprint": fingerprint,
+        "conditions": [
+            {
+                "name": c.name,
+                "seeds": list(c.seeds),
+                "failed_replicates": list(c.failed),
+                "metrics": finite(c.metrics),
+            }
+            for c in metrics.values()
+        ],
+        "verdicts": [
+            finite({**v.to_json(), "nodeid": nodeid, "reported_as": reported})
+            for nodeid, reported, v in verdicts
+        ],
+    }
+
+
+def session_document(
+    *,
+    root: Path,
+    experiments: Sequence[Mapping[str, Any]],
+    cache: CacheStats,
+    settings: Mapping[str, Any],
+) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "settings": dict(settings),
+        "environment": environment(root),
+        "cache": {
+            "hits": cache.hits,
+            "misses": cache.misses,
+            "rejected": cache.rejected,
+            "bytes_written": cache.bytes_written,
+            "seconds_saved": round(cache.seconds_saved, 6),
+        },
+        "experiments": list(experiments),
+    }
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``; the file gets
+    the usual permissions (not the temporary file's 0600): reports are meant to be shared."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, document: Mapping[str, Any]) -> None:
+    write_atomic(path, json.dumps(document, indent=2, allow_nan=False) + "\n")
+
+
+# --- Markdown -----------------------------------------------------------------------------
+
+
+def _p(value: Any) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def _change(v: Mapping[str, Any]) -> str:
+    if v.get("difference") is None or v.get("ci_low") is None or v.get("ci_high") is None:
+        return "-"
+    return f"{v['difference']:+.3g} [{v['ci_low']:+.3g}, {v['ci_high']:+.3g}]"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+_ICONS = {"passed": "✅", "failed": "❌", "error": "💥", "skipped": "⏭️", "inconclusive": "❔"}
+
+
+def markdown(document: Mapping[str, Any]) -> str:
+    """The summary table plus the messages of failed, errored and inconclusive verdicts."""
+    rows = [
+        "| experiment | hypothesis | treatment | change [95% CI] | p (raw / adjusted) | outcome |",
+        "|---|---|---|---|---|---|",
+    ]
+    problems = []
+    for experiment in document["experiments"]:
+        for v in experiment["verdicts"]:
+            outcome = v["outcome"]
+            rows.append(
+                f"| {_cell(v['experiment'])} | {_cell(v['hypothesis'])} | {_cell(v['treatment'])}"
+                f" | {_change(v)} | {_p(v['pvalue'])} / {_p(v['pvalue_adjusted'])} | "
+                f"{_ICONS.get(outcome, '')} {outcome} |"
+            )
+            if outcome in ("failed", "error", "inconclusive"):
+                problems.append(
+                    f"- **{_cell(v['nodeid'])}** ({outcome}):\n\n  ```\n  "
+                    + v["message"].replace("\n", "\n  ")
+                    + "\n  ```"
+                )
+    total = sum(len(e["verdicts"]) for e in document["experiments"])
+    cache = document["cache"]
+    lines = [
+        "## crystallize",
+        "",
+        f"{total} verdicts in {len(document['experiments'])} experiments; step cache "
+        f"{cache['hits']} hits, {cache['misses']} misses.",
+        "",
+        *rows,
+    ]
+    if problems:
+        lines += ["", "### Failed or inconclusive", "", *problems]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(path: Path, text: str, *, append: bool = False) -> None:
+    if append:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        write_atomic(path, text)
