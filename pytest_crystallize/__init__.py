@@ -26,7 +26,7 @@ from ._errors import (
     ShippingError,
 )
 from ._execution import AsyncExecution, ParallelExecution, SerialExecution
-from ._experiment import Experiment, ExperimentBuilder, RunPlan, Treatment, treatment
+from ._experiment import Experiment, ExperimentBuilder
 from ._hypotheses import (
     Hypothesis,
     VerifierCallable,
@@ -51,6 +51,7 @@ from ._results import (
     RunResult,
     TreatmentMetrics,
 )
+from ._run import RunPlan
 from ._seeds import SeedPlugin, default_seed_function
 from ._steps import (
     DataSource,
@@ -66,6 +67,7 @@ from ._steps import (
     register_datasource,
     unregister_datasource,
 )
+from ._treatments import Treatment, treatment
 
 __all__ = [
     "ArtifactLog",

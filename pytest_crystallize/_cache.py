@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import os
 import pickle
+import random
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from ._fingerprint import code_fingerprint, digest_value, update_value
 from ._plugins import BasePlugin
 
 if TYPE_CHECKING:
+    from ._context import FrozenContext
     from ._experiment import Experiment
     from ._results import Result
 
@@ -73,6 +75,7 @@ class CacheEntry:
     writes: tuple[tuple[str, Any], ...]
     reads: tuple[tuple[str, bytes], ...]
     seconds: float
+    random: tuple[Any, Any, Any] = ((), None, None)  # see random_after()
 
 
 @dataclass
@@ -262,6 +265,47 @@ class CachePlugin(BasePlugin):
 
     def __repr__(self) -> str:
         return f"CachePlugin(root_dir={self.root_dir!r}, enabled={self.enabled!r})"
+
+
+def _global_states() -> tuple[Any, Any]:
+    numpy = sys.modules.get("numpy")
+    return random.getstate(), (numpy.random.get_state() if numpy is not None else None)
+
+
+def _same_numpy_state(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is b
+    return bool(a[0] == b[0] and a[2:] == b[2:] and (a[1] == b[1]).all())
+
+
+class RandomWatch:
+    """What a cacheable step did to random state, so a hit leaves it exactly as a miss would:
+    the context's generators (``ctx.rng``, ``ctx.rng_for``), and the global :mod:`random`
+    and numpy generators when the step drew from them."""
+
+    def __init__(self) -> None:
+        self.python, self.numpy = _global_states()
+
+    def after(self, ctx: FrozenContext) -> tuple[Any, Any, Any]:
+        python, numpy = _global_states()
+        generators = tuple(
+            (name, generator.bit_generator.state) for name, generator in (ctx._rngs or {}).items()
+        )
+        return (
+            generators,
+            python if python != self.python else None,
+            numpy if not _same_numpy_state(numpy, self.numpy) else None,
+        )
+
+
+def restore_random(ctx: FrozenContext, saved: tuple[Any, Any, Any]) -> None:
+    generators, python, numpy_state = saved
+    for name, state in generators:
+        ctx._generator(name).bit_generator.state = state
+    if python is not None:
+        random.setstate(python)
+    if numpy_state is not None:
+        sys.modules["numpy"].random.set_state(numpy_state)
 
 
 def default_cache_dir() -> Path:

@@ -19,10 +19,11 @@ from _pytest.pathlib import import_path
 from ._cache import StepCache, check_cache_size
 from ._context import BASELINE_CONDITION, FrozenContext
 from ._errors import CrystallizeError
-from ._experiment import Experiment, RunPlan
+from ._experiment import Experiment
 from ._plugins import ArtifactPlugin
 from ._reporting import RUNS_ATTR, LiveProgress
 from ._results import RunError, RunResult, user_traceback
+from ._run import RunPlan
 from ._steps import PipelineStep
 
 if TYPE_CHECKING:

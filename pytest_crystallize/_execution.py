@@ -23,8 +23,9 @@ from ._seeds import default_seed_function
 if TYPE_CHECKING:
     import concurrent.futures
 
-    from ._experiment import Experiment, RunPlan
+    from ._experiment import Experiment
     from ._results import RunResult
+    from ._run import RunPlan
 
 
 class _Progress:

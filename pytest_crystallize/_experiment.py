@@ -7,25 +7,12 @@ import functools
 import hashlib
 import inspect
 import sys
-from collections.abc import Callable, Iterable, Mapping
-from time import perf_counter
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from ._cache import (
-    CacheEntry,
-    CachePlugin,
-    CacheStats,
-    StepCache,
-    default_cache_dir,
-    reads_digest,
-    step_code,
-)
 from ._context import (
     BASELINE_CONDITION,
-    CONDITION_KEY,
-    REPLICATE_KEY,
     RESERVED_KEYS,
-    SEED_KEY,
     FrozenContext,
 )
 from ._errors import (
@@ -39,114 +26,18 @@ from ._plugins import ArtifactPlugin, BasePlugin, LoggingPlugin, PluginManager, 
 from ._results import (
     ExperimentMetrics,
     Result,
-    RunError,
     RunResult,
     build_artifacts,
     build_metrics,
 )
-from ._seeds import SeedPlugin, replicate_seed
+from ._seeds import SeedPlugin
 from ._steps import (
     DataSource,
-    FunctionStep,
     Pipeline,
     PipelineStep,
     coerce_component,
-    unpack_output,
 )
-
-# --- treatments ---------------------------------------------------------------------------
-
-
-class Treatment:
-    """A named condition: its payload overlays the initial context of each of its runs.
-
-    ``apply`` is a mapping of context values, or a callable ``fn(ctx)`` that may add keys with
-    ``ctx.add`` and may return a mapping to overlay. A Treatment is also callable, returning
-    itself, so ``boost()`` and ``boost`` both name it.
-    """
-
-    def __init__(self, name: str, apply: Mapping[str, Any] | Callable[..., Any] | None = None):
-        if not isinstance(name, str) or not name:
-            msg = f"a treatment name must be a non-empty str, got {name!r}"
-            raise CrystallizeUsageError(msg)
-        if apply is None:
-            apply = {}
-        if isinstance(apply, Mapping):
-            bad = [k for k in apply if not isinstance(k, str)]
-            if bad:
-                msg = f"treatment {name!r}: context keys must be str, got {bad[0]!r}"
-                raise CrystallizeUsageError(msg)
-            apply = dict(apply)
-        elif not callable(apply):
-            msg = (
-                f"treatment {name!r}: apply must be a mapping of context values or a callable "
-                f"taking ctx, got {apply!r} ({type(apply).__name__})"
-            )
-            raise CrystallizeUsageError(msg)
-        self.name = name
-        self._apply = apply
-        self._global_name: str | None = None
-
-    @property
-    def apply_map(self) -> dict[str, Any]:
-        """A copy of the payload mapping (``{}`` for a callable treatment)."""
-        return dict(self._apply) if isinstance(self._apply, dict) else {}
-
-    @property
-    def is_callable(self) -> bool:
-        return not isinstance(self._apply, dict)
-
-    def apply(self, ctx: FrozenContext) -> None:
-        """Apply this treatment to ``ctx`` (values overlay what the context holds)."""
-        if isinstance(self._apply, dict):
-            ctx._overlay(self._apply)
-            return
-        returned = self._apply(ctx)
-        if isinstance(returned, Mapping):
-            reserved = sorted(RESERVED_KEYS.intersection(returned))
-            if reserved:
-                msg = (
-                    f"treatment {self.name!r} returned the reserved key {reserved[0]!r}; "
-                    f"{', '.join(sorted(RESERVED_KEYS))} are set by the experiment"
-                )
-                raise ExperimentDefinitionError(msg)
-            ctx._overlay(returned)
-
-    def __call__(self) -> Treatment:
-        return self
-
-    def __reduce__(self) -> Any:
-        if self._global_name is not None:
-            return self._global_name
-        return (Treatment, (self.name, self._apply))
-
-    def __repr__(self) -> str:
-        return f"Treatment({self.name!r}, {self._apply!r})"
-
-
-def treatment(name: str, apply: Mapping[str, Any] | Callable[..., Any] | None = None) -> Any:
-    """``treatment(name, {...})`` returns a :class:`Treatment`; ``@treatment(name)`` decorates
-    ``fn(ctx)`` into one."""
-    if apply is not None:
-        return Treatment(name, apply)
-
-    def decorate(fn: Callable[..., Any]) -> Treatment:
-        made = Treatment(name, fn)
-        made._global_name = fn.__qualname__
-        made.__module__ = fn.__module__
-        return made
-
-    return decorate
-
-
-def _coerce_treatment(value: Any) -> Treatment:
-    if isinstance(value, Treatment):
-        return value
-    msg = (
-        f"treatments() takes Treatment objects made by treatment(name, {{...}}), got {value!r} "
-        f"({type(value).__name__})"
-    )
-    raise CrystallizeUsageError(msg)
+from ._treatments import Treatment, coerce_treatment
 
 
 def _check_replicates(value: Any, experiment: str) -> int:
@@ -169,6 +60,9 @@ def _loop_is_running() -> bool:
         return False
     return True
 
+
+if TYPE_CHECKING:
+    from ._run import RunPlan
 
 # --- experiment ---------------------------------------------------------------------------
 
@@ -207,7 +101,7 @@ class Experiment:
         self.datasource: DataSource = coerce_component(datasource, DataSource, "datasource()")
         self.pipeline = pipeline if isinstance(pipeline, Pipeline) else Pipeline(pipeline)
         self.initial_ctx = dict(initial_ctx or {})
-        all_treatments = [_coerce_treatment(t) for t in (treatments or [])]
+        all_treatments = [coerce_treatment(t) for t in (treatments or [])]
         self._all_treatments = all_treatments
         self.baseline_treatment = next(
             (t for t in all_treatments if t.name == BASELINE_CONDITION), None
@@ -394,7 +288,7 @@ class Experiment:
             return self
         exp = copy.copy(self)
         if treatments is not None:
-            listed = [_coerce_treatment(t) for t in treatments]
+            listed = [coerce_treatment(t) for t in treatments]
             exp._all_treatments = listed
             exp.baseline_treatment = next(
                 (t for t in listed if t.name == BASELINE_CONDITION), self.baseline_treatment
@@ -418,6 +312,8 @@ class Experiment:
         if strategy not in (None, "rerun"):
             msg = f"run(strategy=...) takes 'rerun' (the default), got {strategy!r}"
             raise CrystallizeUsageError(msg)
+        from ._run import RunPlan
+
         exp = self._overridden(treatments, hypotheses, replicates)
         hook = exp.plugin_manager().hook
         plan = RunPlan(exp)
@@ -488,6 +384,8 @@ class Experiment:
         if treatment is not None:
             chosen = treatment if isinstance(treatment, Treatment) else self._find(treatment)
             exp = self._overridden([chosen], [], 1)
+        from ._run import RunPlan
+
         plan = RunPlan(exp, only=chosen.name if treatment is not None else BASELINE_CONDITION)
         return plan.apply(data=data, seed=seed, use_data=data is not None)
 
@@ -583,248 +481,6 @@ def _with_defaults(plugins: list[BasePlugin], label: str) -> list[BasePlugin]:
     if not executors:
         out.append(SerialExecution())
     return out
-
-
-# --- the run plan -------------------------------------------------------------------------
-
-
-class RunPlan:
-    """The ordered runs of one ``experiment.run()``: replicate-major, the baseline first.
-
-    ``plan.execute(i)`` performs run ``i`` in the calling thread and returns its
-    :class:`RunResult`; a failure of the user's code is recorded on it, never raised. The
-    plan pickles without the experiment's hypotheses (they are evaluated by the caller).
-    """
-
-    def __init__(self, experiment: Experiment, only: str | None = None) -> None:
-        self.experiment = experiment
-        seeds = experiment.get_plugin(SeedPlugin) or SeedPlugin()
-        self.root_seed = seeds.root_seed(experiment.artifact_name)
-        conditions = experiment.conditions()
-        if only is not None:
-            conditions = [c for c in conditions if c[0] == only]
-        self.conditions = conditions
-        self.condition_names = [name for name, _ in conditions]
-        self.overlays = [t.apply_map if t is not None else {} for _, t in conditions]
-        self.replicates = experiment.replicates
-        self.runs: list[tuple[int, int, int]] = []
-        for replicate in range(self.replicates):
-            seed = replicate_seed(self.root_seed, replicate)
-            self.runs.extend((c, replicate, seed) for c in range(len(conditions)))
-        self.is_async = experiment.datasource.is_async or experiment.pipeline.is_async
-        self._hooks: tuple[Any, Any, Any, Any] | None = None
-        self.seed_globals = seeds.global_seeder()
-        self.cache: StepCache | None = None
-        if any(step.cacheable for step in experiment.steps):
-            plugin = experiment.get_plugin(CachePlugin)
-            self.cache = plugin.cache() if plugin is not None else StepCache(default_cache_dir())
-        self._codes: dict[int, bytes] = {}
-
-    def __len__(self) -> int:
-        return len(self.runs)
-
-    def describe(self, index: int) -> tuple[str, int]:
-        """``(condition, replicate)`` of run ``index``."""
-        cond, replicate, _ = self.runs[index]
-        return self.condition_names[cond], replicate
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        exp = copy.copy(self.experiment)
-        exp.hypotheses = []
-        state["experiment"] = exp
-        state["_hooks"] = None
-        return state
-
-    def _hook_callers(self) -> tuple[Any, Any, Any, Any]:
-        """The per-run hook callers, ``None`` for a hook no plugin implements."""
-        if self._hooks is None:
-            hook = self.experiment.plugin_manager().hook
-            callers = (
-                hook.before_replicate,
-                hook.before_step,
-                hook.after_step,
-                hook.save_artifacts,
-            )
-            self._hooks = tuple(c if c.get_hookimpls() else None for c in callers)  # type: ignore[assignment]
-        return self._hooks  # type: ignore[return-value]
-
-    def execute(self, index: int) -> RunResult:
-        """Perform run ``index`` here and return its result (failures are recorded)."""
-        result: RunResult = self._drive(self._arun(index))[0]
-        return result
-
-    async def aexecute(self, index: int) -> RunResult:
-        result: RunResult = (await self._arun(index))[0]
-        return result
-
-    def apply(self, *, data: Any, seed: int | None, use_data: bool) -> Any:
-        return self._drive(self._arun(0, seed=seed, data=data, use_data=use_data, raising=True))[1]
-
-    def _drive(self, coro: Any) -> Any:
-        if self.is_async:
-            import asyncio
-
-            return asyncio.run(coro)
-        try:
-            coro.send(None)
-        except StopIteration as stop:
-            return stop.value
-        coro.close()
-        msg = (
-            "a step or data source awaited something but is not declared `async def`; "
-            "declare it async so the run gets an event loop"
-        )
-        raise RuntimeError(msg)
-
-    async def _arun(
-        self,
-        index: int,
-        *,
-        seed: int | None = None,
-        data: Any = None,
-        use_data: bool = False,
-        raising: bool = False,
-    ) -> tuple[RunResult, Any]:
-        cond, replicate, run_seed = self.runs[index]
-        if seed is not None:
-            run_seed = seed
-        condition, treatment = self.conditions[cond]
-        experiment = self.experiment
-        values = dict(experiment.initial_ctx)
-        values.update(self.overlays[cond])
-        values[CONDITION_KEY] = condition
-        values[REPLICATE_KEY] = replicate
-        values[SEED_KEY] = run_seed
-        ctx = FrozenContext._for_run(values, self.root_seed)
-        before_replicate, before_step, after_step, save = self._hook_callers()
-        cache = self.cache
-        stats = CacheStats() if cache is not None else None
-        stage, where = "treatment", condition
-        error = None
-        start = perf_counter()
-        try:
-            if treatment is not None and treatment.is_callable:
-                treatment.apply(ctx)
-            if self.seed_globals is not None:
-                stage, where = "plugin", "seed_fn"
-                self.seed_globals(run_seed)
-            if before_replicate is not None:
-                stage, where = "plugin", "before_replicate"
-                before_replicate(experiment=experiment, ctx=ctx)
-            if not use_data:
-                source = experiment.datasource
-                stage, where = "data source", source.name
-                data = source.fetch(ctx)
-                if inspect.isawaitable(data):
-                    data = await data
-            for step in experiment.pipeline.steps:
-                if before_step is not None:
-                    stage, where = "plugin", "before_step"
-                    before_step(experiment=experiment, step=step, ctx=ctx)
-                stage, where = "step", step.name
-                if cache is not None and stats is not None and step.cacheable:
-                    out = await self._cached(cache, stats, step, data, ctx)
-                else:
-                    out = step(data, ctx)
-                    if inspect.isawaitable(out):
-                        out = await out
-                data = unpack_output(out, ctx)
-                if save is not None and len(ctx.artifacts):
-                    stage, where = "plugin", "save_artifacts"
-                    files = ctx.artifacts.pop_pending()
-                    saved = save(experiment=experiment, step=step, ctx=ctx, files=files) or {}
-                    ctx.artifacts.written.extend((step.name, n, p) for n, p in saved.items())
-                if after_step is not None:
-                    stage, where = "plugin", "after_step"
-                    after_step(experiment=experiment, step=step, data=data, ctx=ctx)
-        except Exception as exc:
-            if raising:
-                raise
-            error = RunError.from_exception(exc, condition, replicate, stage, where)
-        result = RunResult(
-            condition,
-            replicate,
-            run_seed,
-            {k: tuple(v) for k, v in ctx.metrics._values.items()},
-            tuple(ctx.artifacts.written),
-            error,
-            perf_counter() - start,
-            None if stats is None else stats.as_tuple(),
-        )
-        return result, data
-
-    def _code(self, step: PipelineStep) -> bytes:
-        code = self._codes.get(id(step))
-        if code is None:
-            code = self._codes[id(step)] = step_code(step)
-        return code
-
-    async def _cached(
-        self, cache: StepCache, stats: CacheStats, step: PipelineStep, data: Any, ctx: FrozenContext
-    ) -> Any:
-        """Run a cacheable step through the cache: replay a hit, record and store a miss."""
-        if isinstance(step, FunctionStep):
-            kwargs = step.factory.signature.resolve(step.explicit, ctx)
-            params: Any = {k: v for k, v in kwargs.items() if k != "ctx"}
-            fn = step.factory.fn
-
-            def call() -> Any:
-                return fn(data, **kwargs)
-        else:
-            params = step.params
-
-            def call() -> Any:
-                return step(data, ctx)
-
-        values = ctx._data
-        seed = (
-            None
-            if step.deterministic
-            else (self.root_seed, values[REPLICATE_KEY], values[SEED_KEY])
-        )
-        key = cache.step_key(self._code(step), params, data, seed)
-        entry = cache.load(key, stats)
-        if entry is not None and reads_digest(values, (k for k, _ in entry.reads)) == entry.reads:
-            for name, value in entry.writes:
-                ctx.add(name, value)
-            for name, value, tags in entry.metrics:
-                ctx.metrics.add(name, value, tags)
-            for name, blob in entry.artifacts:
-                ctx.artifacts.add(name, blob)
-            return entry.output
-        if entry is not None:  # the step read a context value that differs now: recompute
-            stats.hits, stats.misses = stats.hits - 1, stats.misses + 1
-            stats.seconds_saved -= entry.seconds
-        keys_before = set(values)
-        counts = {k: len(v) for k, v in ctx.metrics._values.items()}
-        pending = set(ctx.artifacts._pending)
-        ctx._reads = set()
-        start = perf_counter()
-        try:
-            out = call()
-            if inspect.isawaitable(out):
-                out = await out
-            reads = ctx._reads
-        finally:
-            ctx._reads = None
-        seconds = perf_counter() - start
-        metrics = ctx.metrics
-        recorded = tuple(
-            (name, value, tags)
-            for name, series in metrics._values.items()
-            for value, tags in zip(
-                series[counts.get(name, 0) :],
-                metrics._tags[name][counts.get(name, 0) :],
-                strict=True,
-            )
-        )
-        writes = tuple((k, v) for k, v in values.items() if k not in keys_before)
-        files = tuple((n, b) for n, b in ctx.artifacts._pending.items() if n not in pending)
-        read_keys = [k for k in reads if k in keys_before or k not in values]
-        entry = CacheEntry(out, recorded, files, writes, reads_digest(values, read_keys), seconds)
-        cache.store(key, entry, stats)
-        return out
 
 
 # --- builder ------------------------------------------------------------------------------

@@ -19,8 +19,9 @@ from ._results import plain
 
 if TYPE_CHECKING:
     from ._context import FrozenContext
-    from ._experiment import Experiment, RunPlan
+    from ._experiment import Experiment
     from ._results import Result, RunResult
+    from ._run import RunPlan
     from ._steps import PipelineStep
 
 _LOGGER = logging.getLogger("pytest_crystallize")

@@ -23,7 +23,6 @@ from ._baselines import baseline_path, compare, fingerprint, load, parse_gate, r
 from ._cache import CacheStats
 from ._collect import chunk_ranges, load_experiments, worker_count
 from ._context import BASELINE_CONDITION
-from ._errors import CrystallizeUsageError
 from ._experiment import Experiment
 from ._judge import judge, planned
 from ._outputs import (
@@ -94,16 +93,13 @@ class VerdictBoard:
         self.inconclusive: str = config.getoption("crystallize_inconclusive")
         self.plan_effect: tuple[float, bool] | None = config.getoption("crystallize_plan")
         self.compare_label: str | None = config.getoption("crystallize_compare")
-        try:
-            specs = config.getoption("crystallize_compare_fail") or []
-            self.gates = {gate[0]: gate[1:] for gate in map(parse_gate, specs)}
-            self.saved: Mapping[str, Any] = (
-                load(baseline_path(config.rootpath, self.compare_label))["experiments"]
-                if self.compare_label
-                else {}
-            )
-        except CrystallizeUsageError as exc:
-            raise pytest.UsageError(str(exc)) from None
+        specs = config.getoption("crystallize_compare_fail") or []
+        self.gates = {gate[0]: gate[1:] for gate in map(parse_gate, specs)}
+        self.saved: Mapping[str, Any] = (
+            load(baseline_path(config.rootpath, self.compare_label))["experiments"]
+            if self.compare_label
+            else {}
+        )
 
     # learning what was selected
 

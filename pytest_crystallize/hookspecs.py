@@ -20,8 +20,9 @@ import pluggy
 
 if TYPE_CHECKING:
     from ._context import FrozenContext
-    from ._experiment import Experiment, RunPlan
+    from ._experiment import Experiment
     from ._results import Result, RunResult
+    from ._run import RunPlan
     from ._steps import PipelineStep
 
 hookspec = pluggy.HookspecMarker("crystallize")

@@ -171,17 +171,21 @@ def pytest_configure(config: pytest.Config) -> None:
     if not enabled:
         return
     from . import _collect, _verdicts
+    from ._errors import CrystallizeUsageError
     from ._hypotheses import check_correction
 
-    check_correction(config.getini("crystallize_correction"), "ini crystallize_correction")
-    config.stash[_collect.REPLICATES] = config.getoption("crystallize_replicates")
-    _collect.configure_cache(config)
+    try:  # bad settings are usage errors: a clear line and exit code 4, not a traceback
+        check_correction(config.getini("crystallize_correction"), "ini crystallize_correction")
+        config.stash[_collect.REPLICATES] = config.getoption("crystallize_replicates")
+        _collect.configure_cache(config)
+        board = None if hasattr(config, "workerinput") else _verdicts.VerdictBoard(config)
+    except CrystallizeUsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
     if config.pluginmanager.hasplugin("xdist"):
         from ._xdist import XdistHooks
 
         config.pluginmanager.register(XdistHooks(config), "crystallize-xdist")
-    if not hasattr(config, "workerinput"):  # the process that owns the session
-        board = _verdicts.VerdictBoard(config)
+    if board is not None:  # the process that owns the session decides the verdicts
         config.stash[_BOARD] = board
         config.pluginmanager.register(board, "crystallize-verdicts")
 

@@ -1,0 +1,281 @@
+"""The run plan: the ordered runs of one ``experiment.run()`` and how one run executes.
+
+A run is one (condition, replicate): a fresh context, the treatment, seeding, the data
+source, then each step (through the step cache when it is cacheable). Its result is plain
+data, so any executor can ship it back.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+from ._cache import (
+    CacheEntry,
+    CachePlugin,
+    CacheStats,
+    RandomWatch,
+    StepCache,
+    default_cache_dir,
+    reads_digest,
+    restore_random,
+    step_code,
+)
+from ._context import CONDITION_KEY, REPLICATE_KEY, SEED_KEY, FrozenContext
+from ._results import RunError, RunResult
+from ._seeds import SeedPlugin, replicate_seed
+from ._steps import FunctionStep, PipelineStep, unpack_output
+
+if TYPE_CHECKING:
+    from ._experiment import Experiment
+
+
+class RunPlan:
+    """The ordered runs of one ``experiment.run()``: replicate-major, the baseline first.
+
+    ``plan.execute(i)`` performs run ``i`` in the calling thread and returns its
+    :class:`RunResult`; a failure of the user's code is recorded on it, never raised. The
+    plan pickles without the experiment's hypotheses (they are evaluated by the caller).
+    """
+
+    def __init__(self, experiment: Experiment, only: str | None = None) -> None:
+        self.experiment = experiment
+        seeds = experiment.get_plugin(SeedPlugin) or SeedPlugin()
+        self.root_seed = seeds.root_seed(experiment.artifact_name)
+        conditions = experiment.conditions()
+        if only is not None:
+            conditions = [c for c in conditions if c[0] == only]
+        self.conditions = conditions
+        self.condition_names = [name for name, _ in conditions]
+        self.overlays = [t.apply_map if t is not None else {} for _, t in conditions]
+        self.replicates = experiment.replicates
+        self.runs: list[tuple[int, int, int]] = []
+        for replicate in range(self.replicates):
+            seed = replicate_seed(self.root_seed, replicate)
+            self.runs.extend((c, replicate, seed) for c in range(len(conditions)))
+        self.is_async = experiment.datasource.is_async or experiment.pipeline.is_async
+        self._hooks: tuple[Any, Any, Any, Any] | None = None
+        self.seed_globals = seeds.global_seeder()
+        self.cache: StepCache | None = None
+        if any(step.cacheable for step in experiment.steps):
+            plugin = experiment.get_plugin(CachePlugin)
+            self.cache = plugin.cache() if plugin is not None else StepCache(default_cache_dir())
+        self._codes: dict[int, bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def describe(self, index: int) -> tuple[str, int]:
+        """``(condition, replicate)`` of run ``index``."""
+        cond, replicate, _ = self.runs[index]
+        return self.condition_names[cond], replicate
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        exp = copy.copy(self.experiment)
+        exp.hypotheses = []
+        state["experiment"] = exp
+        state["_hooks"] = None
+        return state
+
+    def _hook_callers(self) -> tuple[Any, Any, Any, Any]:
+        """The per-run hook callers, ``None`` for a hook no plugin implements."""
+        if self._hooks is None:
+            hook = self.experiment.plugin_manager().hook
+            callers = (
+                hook.before_replicate,
+                hook.before_step,
+                hook.after_step,
+                hook.save_artifacts,
+            )
+            self._hooks = tuple(c if c.get_hookimpls() else None for c in callers)  # type: ignore[assignment]
+        return self._hooks  # type: ignore[return-value]
+
+    def execute(self, index: int) -> RunResult:
+        """Perform run ``index`` here and return its result (failures are recorded)."""
+        result: RunResult = self._drive(self._arun(index))[0]
+        return result
+
+    async def aexecute(self, index: int) -> RunResult:
+        result: RunResult = (await self._arun(index))[0]
+        return result
+
+    def apply(self, *, data: Any, seed: int | None, use_data: bool) -> Any:
+        return self._drive(self._arun(0, seed=seed, data=data, use_data=use_data, raising=True))[1]
+
+    def _drive(self, coro: Any) -> Any:
+        if self.is_async:
+            import asyncio
+
+            return asyncio.run(coro)
+        try:
+            coro.send(None)
+        except StopIteration as stop:
+            return stop.value
+        coro.close()
+        msg = (
+            "a step or data source awaited something but is not declared `async def`; "
+            "declare it async so the run gets an event loop"
+        )
+        raise RuntimeError(msg)
+
+    async def _arun(
+        self,
+        index: int,
+        *,
+        seed: int | None = None,
+        data: Any = None,
+        use_data: bool = False,
+        raising: bool = False,
+    ) -> tuple[RunResult, Any]:
+        cond, replicate, run_seed = self.runs[index]
+        if seed is not None:
+            run_seed = seed
+        condition, treatment = self.conditions[cond]
+        experiment = self.experiment
+        values = dict(experiment.initial_ctx)
+        values.update(self.overlays[cond])
+        values[CONDITION_KEY] = condition
+        values[REPLICATE_KEY] = replicate
+        values[SEED_KEY] = run_seed
+        ctx = FrozenContext._for_run(values, self.root_seed)
+        before_replicate, before_step, after_step, save = self._hook_callers()
+        cache = self.cache
+        stats = CacheStats() if cache is not None else None
+        stage, where = "treatment", condition
+        error = None
+        start = perf_counter()
+        try:
+            if treatment is not None and treatment.is_callable:
+                treatment.apply(ctx)
+            if self.seed_globals is not None:
+                stage, where = "plugin", "seed_fn"
+                self.seed_globals(run_seed)
+            if before_replicate is not None:
+                stage, where = "plugin", "before_replicate"
+                before_replicate(experiment=experiment, ctx=ctx)
+            if not use_data:
+                source = experiment.datasource
+                stage, where = "data source", source.name
+                data = source.fetch(ctx)
+                if inspect.isawaitable(data):
+                    data = await data
+            for step in experiment.pipeline.steps:
+                if before_step is not None:
+                    stage, where = "plugin", "before_step"
+                    before_step(experiment=experiment, step=step, ctx=ctx)
+                stage, where = "step", step.name
+                if cache is not None and stats is not None and step.cacheable:
+                    out = await self._cached(cache, stats, step, data, ctx)
+                else:
+                    out = step(data, ctx)
+                    if inspect.isawaitable(out):
+                        out = await out
+                data = unpack_output(out, ctx)
+                if save is not None and len(ctx.artifacts):
+                    stage, where = "plugin", "save_artifacts"
+                    files = ctx.artifacts.pop_pending()
+                    saved = save(experiment=experiment, step=step, ctx=ctx, files=files) or {}
+                    ctx.artifacts.written.extend((step.name, n, p) for n, p in saved.items())
+                if after_step is not None:
+                    stage, where = "plugin", "after_step"
+                    after_step(experiment=experiment, step=step, data=data, ctx=ctx)
+        except Exception as exc:
+            if raising:
+                raise
+            error = RunError.from_exception(exc, condition, replicate, stage, where)
+        result = RunResult(
+            condition,
+            replicate,
+            run_seed,
+            {k: tuple(v) for k, v in ctx.metrics._values.items()},
+            tuple(ctx.artifacts.written),
+            error,
+            perf_counter() - start,
+            None if stats is None else stats.as_tuple(),
+        )
+        return result, data
+
+    def _code(self, step: PipelineStep) -> bytes:
+        code = self._codes.get(id(step))
+        if code is None:
+            code = self._codes[id(step)] = step_code(step)
+        return code
+
+    async def _cached(
+        self, cache: StepCache, stats: CacheStats, step: PipelineStep, data: Any, ctx: FrozenContext
+    ) -> Any:
+        """Run a cacheable step through the cache: replay a hit, record and store a miss."""
+        if isinstance(step, FunctionStep):
+            kwargs = step.factory.signature.resolve(step.explicit, ctx)
+            params: Any = {k: v for k, v in kwargs.items() if k != "ctx"}
+            fn = step.factory.fn
+
+            def call() -> Any:
+                return fn(data, **kwargs)
+        else:
+            params = step.params
+
+            def call() -> Any:
+                return step(data, ctx)
+
+        values = ctx._data
+        seed = (
+            None
+            if step.deterministic
+            else (self.root_seed, values[REPLICATE_KEY], values[SEED_KEY])
+        )
+        key = cache.step_key(self._code(step), params, data, seed)
+        entry = cache.load(key, stats)
+        if entry is not None and reads_digest(values, (k for k, _ in entry.reads)) == entry.reads:
+            for name, value in entry.writes:
+                ctx.add(name, value)
+            for name, value, tags in entry.metrics:
+                ctx.metrics.add(name, value, tags)
+            for name, blob in entry.artifacts:
+                ctx.artifacts.add(name, blob)
+            restore_random(ctx, entry.random)
+            return entry.output
+        if entry is not None:  # the step read a context value that differs now: recompute
+            stats.hits, stats.misses = stats.hits - 1, stats.misses + 1
+            stats.seconds_saved -= entry.seconds
+        keys_before = set(values)
+        counts = {k: len(v) for k, v in ctx.metrics._values.items()}
+        pending = set(ctx.artifacts._pending)
+        ctx._reads = set()
+        watch = RandomWatch()
+        start = perf_counter()
+        try:
+            out = call()
+            if inspect.isawaitable(out):
+                out = await out
+            reads = ctx._reads
+        finally:
+            ctx._reads = None
+        seconds = perf_counter() - start
+        metrics = ctx.metrics
+        recorded = tuple(
+            (name, value, tags)
+            for name, series in metrics._values.items()
+            for value, tags in zip(
+                series[counts.get(name, 0) :],
+                metrics._tags[name][counts.get(name, 0) :],
+                strict=True,
+            )
+        )
+        writes = tuple((k, v) for k, v in values.items() if k not in keys_before)
+        files = tuple((n, b) for n, b in ctx.artifacts._pending.items() if n not in pending)
+        read_keys = [k for k in reads if k in keys_before or k not in values]
+        entry = CacheEntry(
+            out,
+            recorded,
+            files,
+            writes,
+            reads_digest(values, read_keys),
+            seconds,
+            watch.after(ctx),
+        )
+        cache.store(key, entry, stats)
+        return out
