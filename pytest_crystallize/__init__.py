@@ -27,6 +27,7 @@ from ._errors import (
 )
 from ._execution import AsyncExecution, ParallelExecution, SerialExecution
 from ._experiment import Experiment, ExperimentBuilder
+from ._graph import Artifact, ExperimentGraph, ExperimentInput, MultiArtifactDataSource
 from ._hypotheses import (
     Hypothesis,
     VerifierCallable,
@@ -70,6 +71,7 @@ from ._steps import (
 from ._treatments import Treatment, treatment
 
 __all__ = [
+    "Artifact",
     "ArtifactLog",
     "ArtifactPlugin",
     "AsyncExecution",
@@ -84,6 +86,8 @@ __all__ = [
     "Experiment",
     "ExperimentBuilder",
     "ExperimentDefinitionError",
+    "ExperimentGraph",
+    "ExperimentInput",
     "ExperimentMetrics",
     "ExperimentRunError",
     "FrozenContext",
@@ -95,6 +99,7 @@ __all__ = [
     "LoggingPlugin",
     "METADATA_FILENAME",
     "MissingMetricError",
+    "MultiArtifactDataSource",
     "ParallelExecution",
     "Pipeline",
     "PipelineExecutionError",

@@ -37,19 +37,32 @@ def fingerprint(experiment: Experiment) -> str:
     h = hashlib.sha256(b"crystallize-definition-1")
     source = experiment.datasource
     h.update(step_code(source))
-    update_value(h, source.params)
+    _lenient(h, source.params)
     for step in experiment.steps:
         h.update(step_code(step))
-        update_value(h, step.params)
-    update_value(h, experiment.initial_ctx)
+        _lenient(h, step.params)
+    _lenient(h, experiment.initial_ctx)
     for name, treatment in experiment.conditions():
         update_value(h, name)
         if treatment is not None:
             if treatment.is_callable:
                 h.update(code_fingerprint(treatment._apply))
             else:
-                update_value(h, treatment.apply_map)
+                _lenient(h, treatment.apply_map)
     return h.hexdigest()[:16]
+
+
+def _lenient(h: Any, value: Any) -> None:
+    """Digest ``value``; a part that cannot be digested counts by its type alone."""
+    if isinstance(value, Mapping):
+        for key in sorted(value, key=str):
+            update_value(h, str(key))
+            _lenient(h, value[key])
+        return
+    try:
+        update_value(h, value)
+    except TypeError:
+        update_value(h, f"{type(value).__module__}.{type(value).__qualname__}")
 
 
 def baseline_path(root: Path, name: str) -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from ._cache import StepCache, check_cache_size
 from ._context import BASELINE_CONDITION, FrozenContext
 from ._errors import CrystallizeError
 from ._experiment import Experiment
+from ._graph import PLAN_FACTORY, ExperimentGraph
 from ._plugins import ArtifactPlugin
 from ._reporting import RUNS_ATTR, LiveProgress
 from ._results import RunError, RunResult, user_traceback
@@ -32,6 +33,15 @@ if TYPE_CHECKING:
 WORKERS_KEY = "crystallize_workers"
 REPLICATES = pytest.StashKey[int | None]()
 CACHE_ROOT = pytest.StashKey[Path | None]()
+
+
+def configure_upstream(config: pytest.Config) -> None:
+    """Upstream runs a downstream chunk reads are computed by this session's plans."""
+    PLAN_FACTORY[:] = [_session_plan(config)]
+
+
+def unconfigure_upstream() -> None:
+    PLAN_FACTORY.clear()
 
 
 def configure_cache(config: pytest.Config) -> None:
@@ -106,15 +116,49 @@ def load_experiments(config: pytest.Config, path: Path) -> dict[str, Experiment]
     found: dict[str, Experiment] = {}
     seen: set[int] = set()
     for attr, value in vars(module).items():
-        if not isinstance(value, Experiment) or id(value) in seen:
-            continue
-        seen.add(id(value))
-        name = value.name or attr
-        if name in found:
-            msg = f"{path}: two experiments are named {name!r}; give each a unique name"
-            raise CrystallizeError(msg)
-        found[name] = value._overridden(None, None, replicates) if replicates else value
+        # A graph contributes its experiments in dependency order.
+        members = (
+            [(n, value.experiments[n]) for n in value.order]
+            if isinstance(value, ExperimentGraph)
+            else [(attr, value)]
+        )
+        for label, exp in members:
+            if not isinstance(exp, Experiment) or id(exp) in seen:
+                continue
+            seen.add(id(exp))
+            name = exp.name or label
+            if name in found:
+                msg = f"{path}: two experiments are named {name!r}; give each a unique name"
+                raise CrystallizeError(msg)
+            found[name] = exp._overridden(None, None, replicates) if replicates else exp
     return found
+
+
+def artifact_version_dir(plugin: ArtifactPlugin, experiment: Experiment) -> Path:
+    """The version an experiment's artifacts go to in this session: ``v0`` unversioned, else
+    the newest version, which the owning process created before any chunk ran."""
+    versions = plugin._versions(experiment)
+    newest = versions[-1] if versions and plugin.versioned else 0
+    return plugin.experiment_dir(experiment) / f"v{newest}"
+
+
+def prepare_artifact_dirs(experiment: Experiment) -> None:
+    """Owning process, before any chunk runs: empty ``v0``, or create the next version, so
+    every worker writes one version of this session and no file of an earlier one mixes in."""
+    for plugin in experiment.plugins:
+        if isinstance(plugin, ArtifactPlugin):
+            plugin.before_run(experiment)
+            if plugin.version_dir is not None:
+                plugin.version_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _session_plan(config: pytest.Config) -> Callable[[Experiment], RunPlan]:
+    """How this session computes an upstream run that a downstream chunk reads."""
+
+    def make(experiment: Experiment) -> RunPlan:
+        return _runtime(config, experiment).plan
+
+    return make
 
 
 class ExperimentFile(pytest.File):
@@ -200,11 +244,11 @@ class _Runtime:
         if self.plan.cache is not None:
             root = config.stash.get(CACHE_ROOT, None)
             self.plan.cache = StepCache(root) if root is not None else None
-        # Every process writes artifact version v0 without emptying it first, so that
-        # processes never delete each other's files.
+        # Processes write the session's version without emptying it: they never delete each
+        # other's files (the owning process prepared the version before any chunk ran).
         artifacts = [p for p in experiment.plugins if isinstance(p, ArtifactPlugin)]
         for plugin in artifacts:
-            plugin.version_dir = plugin.experiment_dir(experiment) / "v0"
+            plugin.version_dir = artifact_version_dir(plugin, experiment)
         manager = experiment.plugin_manager()
         manager.subset_hook_caller("before_run", artifacts)(experiment=experiment)
         self.ctx = FrozenContext(experiment.initial_ctx)
@@ -219,6 +263,14 @@ class _Runtime:
 
 
 _RUNTIMES = pytest.StashKey[dict[int, _Runtime]]()
+
+
+def _runtime(config: pytest.Config, experiment: Experiment) -> _Runtime:
+    runtimes = config.stash.setdefault(_RUNTIMES, {})
+    runtime = runtimes.get(id(experiment))
+    if runtime is None:
+        runtime = runtimes[id(experiment)] = _Runtime(experiment, config)
+    return runtime
 
 
 def teardown_runtimes(config: pytest.Config) -> None:
@@ -251,11 +303,7 @@ class ChunkItem(pytest.Item):
         return node.experiment
 
     def runtest(self) -> None:
-        experiment = self.experiment
-        runtimes = self.config.stash.setdefault(_RUNTIMES, {})
-        runtime = runtimes.get(id(experiment))
-        if runtime is None:
-            runtime = runtimes[id(experiment)] = _Runtime(experiment, self.config)
+        runtime = _runtime(self.config, self.experiment)
         conditions = len(runtime.plan.conditions)
         index = self.condition.index
         progress = runtime.progress

@@ -133,7 +133,16 @@ class FrozenContext:
     produces; ``rng`` and ``rng_for(name)`` are the run's seeded random generators.
     """
 
-    __slots__ = ("_data", "_reads", "_rngs", "_seed_root", "artifacts", "logger", "metrics")
+    __slots__ = (
+        "_data",
+        "_reads",
+        "_rngs",
+        "_seed_root",
+        "_upstream",
+        "artifacts",
+        "logger",
+        "metrics",
+    )
 
     def __init__(
         self, initial: Mapping[str, Any] | None = None, logger: logging.Logger | None = None
@@ -145,6 +154,7 @@ class FrozenContext:
         self._seed_root = 0
         self._rngs: dict[str | None, Any] | None = None
         self._reads: set[str] | None = None  # recorded while a cacheable step computes
+        self._upstream: Mapping[tuple[str, str, int], str] | None = None  # see Artifact.fetch
 
     @classmethod
     def _for_run(cls, data: dict[str, Any], seed_root: int) -> FrozenContext:
@@ -157,6 +167,7 @@ class FrozenContext:
         ctx._seed_root = seed_root
         ctx._rngs = None
         ctx._reads = None
+        ctx._upstream = None
         return ctx
 
     def __getitem__(self, key: str) -> Any:
@@ -259,6 +270,7 @@ class LoggingContext(FrozenContext):
         self._seed_root = ctx._seed_root
         self._rngs = ctx._rngs
         self._reads = ctx._reads
+        self._upstream = ctx._upstream
         self.reads: dict[str, Any] = {}
 
     def __getitem__(self, key: str) -> Any:

@@ -88,6 +88,7 @@ class Experiment:
         hypotheses: Iterable[Hypothesis] | None = None,
         replicates: int = 1,
         correction: str | None = None,
+        outputs: Iterable[Any] | None = None,
     ) -> None:
         if name is not None and (not isinstance(name, str) or not name):
             msg = f"an experiment name must be a non-empty str, got {name!r}"
@@ -110,6 +111,8 @@ class Experiment:
         self.hypotheses = list(hypotheses or [])
         self.replicates = replicates
         self.correction = correction
+        self.strategy = "rerun"  # run(strategy="resume") reuses complete conditions on disk
+        self.outputs = _claim_outputs(self, list(outputs or []), label)
         self.plugins = _with_defaults(list(plugins or []), label)
         self._pm: PluginManager | None = None
         self.validate()
@@ -308,27 +311,44 @@ class Experiment:
         hypotheses: Iterable[Hypothesis] | None,
         replicates: int | None,
         strategy: str | None,
+        upstream: Mapping[tuple[str, str, int], str] | None = None,
     ) -> Result:
-        if strategy not in (None, "rerun"):
-            msg = f"run(strategy=...) takes 'rerun' (the default), got {strategy!r}"
+        if strategy not in (None, "rerun", "resume"):
+            msg = f"run(strategy=...) takes 'rerun' (the default) or 'resume', got {strategy!r}"
             raise CrystallizeUsageError(msg)
         from ._run import RunPlan
 
         exp = self._overridden(treatments, hypotheses, replicates)
+        if strategy is not None and strategy != exp.strategy:
+            exp = copy.copy(exp)
+            exp.strategy = strategy
         hook = exp.plugin_manager().hook
         plan = RunPlan(exp)
+        plan.upstream.update(upstream or {})
         hook.before_run(experiment=exp)
+        done = exp._completed() if exp.strategy == "resume" else []
+        if done:
+            finished = {(r.condition, r.replicate) for r in done}
+            names = plan.condition_names
+            plan.runs = [r for r in plan.runs if (names[r[0]], r[1]) not in finished]
         initial = FrozenContext(exp.initial_ctx)
         started: list[PipelineStep] = []
         try:
             for step in exp.steps:
                 step.setup(initial)
                 started.append(step)
-            runs = hook.run_experiment_loop(experiment=exp, plan=plan)
+            runs = hook.run_experiment_loop(experiment=exp, plan=plan) if plan.runs else []
         finally:
             for step in started:
                 step.teardown(initial)
+        if done:
+            order = {name: i for i, name in enumerate(plan.condition_names)}
+            runs = sorted([*done, *runs], key=lambda r: (r.replicate, order[r.condition]))
         return exp._finish(plan, runs)
+
+    def _completed(self) -> list[RunResult]:
+        plugin = self.get_plugin(ArtifactPlugin)
+        return plugin.completed_runs(self) if plugin is not None else []
 
     def _finish(self, plan: RunPlan, runs: list[RunResult]) -> Result:
         names = plan.condition_names
@@ -415,6 +435,15 @@ class Experiment:
         exp._pm = None
         return exp._run(treatments=None, hypotheses=None, replicates=None, strategy=None)
 
+    def artifact_datasource(
+        self, step: str, name: str = "data.json", condition: str = BASELINE_CONDITION
+    ) -> DataSource:
+        """A data source giving the path of file ``name`` that ``step`` wrote for the same
+        replicate in the newest version on disk (inside a graph, prefer an Artifact)."""
+        from ._graph import DiskArtifact
+
+        return DiskArtifact(self, step, name, condition)
+
     def _find(self, name: str) -> Treatment:
         for t in self.treatments:
             if t.name == name:
@@ -452,6 +481,24 @@ def _check_reachable(hyp: Hypothesis, replicates: int, label: str) -> None:
             f"alpha={alpha:g}, so it can never pass; use more replicates or a t-test"
         )
         raise ExperimentDefinitionError(msg)
+
+
+def _claim_outputs(experiment: Experiment, outputs: list[Any], label: str) -> list[Any]:
+    """Make ``experiment`` the producer of each declared Artifact (one producer each)."""
+    from ._graph import Artifact
+
+    for art in outputs:
+        if not isinstance(art, Artifact):
+            msg = f"experiment {label!r}: outputs=[...] takes Artifact objects, got {art!r}"
+            raise CrystallizeUsageError(msg)
+        if art.producer is not None and art.producer is not experiment:
+            msg = (
+                f"artifact {art.name!r} is produced by experiment {art.producer.name!r}; "
+                f"experiment {label!r} cannot produce it too: give each its own Artifact"
+            )
+            raise ExperimentDefinitionError(msg)
+        art.producer = experiment
+    return outputs
 
 
 def _kind(component: Any) -> str:
@@ -534,6 +581,11 @@ class ExperimentBuilder:
 
     def initial_ctx(self, initial_ctx: Mapping[str, Any]) -> ExperimentBuilder:
         self._kwargs["initial_ctx"] = dict(initial_ctx)
+        return self
+
+    def outputs(self, outputs: Iterable[Any]) -> ExperimentBuilder:
+        """Artifacts this experiment's steps write, for other experiments to read."""
+        self._kwargs["outputs"] = list(outputs)
         return self
 
     def correction(self, method: str) -> ExperimentBuilder:

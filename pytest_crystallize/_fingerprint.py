@@ -80,6 +80,9 @@ def update_value(h: Any, value: Any, depth: int = 0) -> None:
     elif kind.__module__ == "numpy" and hasattr(value, "dtype") and hasattr(value, "tobytes"):
         _tag(h, b"npscalar", value.dtype.str.encode())  # numpy scalar
         h.update(value.tobytes())
+    elif callable(getattr(value, "__crystallize_digest__", None)):
+        _tag(h, b"custom", f"{kind.__module__}.{kind.__qualname__}".encode())
+        update_value(h, value.__crystallize_digest__(), depth + 1)
     elif isinstance(value, bool | int | float | str | bytes):  # subclasses
         _tag(h, b"sub", f"{kind.__module__}.{kind.__qualname__}".encode())
         update_value(h, kind.__mro__[-2](value), depth + 1)

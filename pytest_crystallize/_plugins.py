@@ -209,12 +209,42 @@ class ArtifactPlugin(BasePlugin):
 
     def before_run(self, experiment: Experiment) -> None:
         versions = self._versions(experiment)
-        if self.versioned:
+        if getattr(experiment, "strategy", "rerun") == "resume":
+            version = versions[-1] if versions else 0  # continue the newest version
+        elif self.versioned:
             version = versions[-1] + 1 if versions else 0
         else:
             version = 0
             shutil.rmtree(self.experiment_dir(experiment) / "v0", ignore_errors=True)
         self.version_dir = self.experiment_dir(experiment) / f"v{version}"
+
+    def completed_runs(self, experiment: Experiment) -> list[RunResult]:
+        """The runs of conditions that finished without error in this version, if it was made
+        from the same definition: what ``run(strategy="resume")`` need not compute again."""
+        from ._baselines import fingerprint
+        from ._results import RunResult
+
+        if self.version_dir is None:
+            return []
+        try:
+            metadata = json.loads((self.version_dir / METADATA_FILENAME).read_text("utf-8"))
+        except (OSError, ValueError):
+            return []
+        if metadata.get("fingerprint") != fingerprint(experiment):
+            return []
+        runs: list[RunResult] = []
+        for name, _ in experiment.conditions():
+            folder = self.version_dir / name
+            if not (folder / ".crystallize_complete").is_file():
+                continue
+            try:
+                saved = json.loads((folder / "results.json").read_text("utf-8"))
+                loaded = [RunResult.from_json(r) for r in saved["runs"]]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if sorted(r.replicate for r in loaded) == list(range(experiment.replicates)):
+                runs += loaded
+        return runs
 
     def save_artifacts(
         self,
@@ -243,17 +273,24 @@ class ArtifactPlugin(BasePlugin):
                 steps = manifest.setdefault(name, [])
                 if step_name not in steps:
                     steps.append(step_name)
+        from ._baselines import fingerprint
+
         metadata = {
             "name": experiment.artifact_name,
             "replicates": result.replicates,
             "conditions": list(result.conditions),
+            "fingerprint": fingerprint(experiment),
         }
         _write_atomic(self.version_dir / "_manifest.json", json.dumps(manifest).encode())
         _write_atomic(self.version_dir / METADATA_FILENAME, json.dumps(metadata).encode())
         metrics = result.metrics
         for condition in (metrics.baseline, *metrics.treatments.values()):
             folder = self.version_dir / condition.name
-            payload = {"metrics": plain(condition.metrics, finite=True), "seeds": condition.seeds}
+            payload = {
+                "metrics": plain(condition.metrics, finite=True),
+                "seeds": condition.seeds,
+                "runs": [r.to_json() for r in result.runs if r.condition == condition.name],
+            }
             _write_atomic(folder / "results.json", json.dumps(payload).encode())
             marker = folder / ".crystallize_complete"
             if condition.failed:

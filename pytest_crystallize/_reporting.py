@@ -139,7 +139,7 @@ class LiveProgress:
             terminal is None
             or hasattr(config, "workerinput")
             or config.get_verbosity() != 0
-            or not terminal.isatty()
+            or not (terminal.isatty() if callable(terminal.isatty) else terminal.isatty)
         ):
             return None
         capture = config.pluginmanager.get_plugin("capturemanager")

@@ -63,6 +63,9 @@ class RunPlan:
             plugin = experiment.get_plugin(CachePlugin)
             self.cache = plugin.cache() if plugin is not None else StepCache(default_cache_dir())
         self._codes: dict[int, bytes] = {}
+        # Paths of upstream artifacts produced by this graph run: (artifact, condition,
+        # replicate) -> path. Artifact.fetch computes what is missing.
+        self.upstream: dict[tuple[str, str, int], str] = {}
 
     def __len__(self) -> int:
         return len(self.runs)
@@ -98,6 +101,16 @@ class RunPlan:
         result: RunResult = self._drive(self._arun(index))[0]
         return result
 
+    def execute_keeping(self, index: int) -> tuple[RunResult, dict[str, bytes]]:
+        """Perform run ``index`` and also return the files its steps added, as bytes."""
+        kept: dict[str, bytes] = {}
+        result: RunResult = self._drive(self._arun(index, kept=kept))[0]
+        return result, kept
+
+    def index_of(self, condition: str, replicate: int) -> int:
+        """The index of the run of ``condition`` and ``replicate``."""
+        return replicate * len(self.conditions) + self.condition_names.index(condition)
+
     async def aexecute(self, index: int) -> RunResult:
         result: RunResult = (await self._arun(index))[0]
         return result
@@ -129,6 +142,7 @@ class RunPlan:
         data: Any = None,
         use_data: bool = False,
         raising: bool = False,
+        kept: dict[str, bytes] | None = None,
     ) -> tuple[RunResult, Any]:
         cond, replicate, run_seed = self.runs[index]
         if seed is not None:
@@ -141,6 +155,7 @@ class RunPlan:
         values[REPLICATE_KEY] = replicate
         values[SEED_KEY] = run_seed
         ctx = FrozenContext._for_run(values, self.root_seed)
+        ctx._upstream = self.upstream
         before_replicate, before_step, after_step, save = self._hook_callers()
         cache = self.cache
         stats = CacheStats() if cache is not None else None
@@ -174,11 +189,16 @@ class RunPlan:
                     if inspect.isawaitable(out):
                         out = await out
                 data = unpack_output(out, ctx)
-                if save is not None and len(ctx.artifacts):
+                if len(ctx.artifacts) and (save is not None or kept is not None):
                     stage, where = "plugin", "save_artifacts"
                     files = ctx.artifacts.pop_pending()
-                    saved = save(experiment=experiment, step=step, ctx=ctx, files=files) or {}
-                    ctx.artifacts.written.extend((step.name, n, p) for n, p in saved.items())
+                    if kept is not None:
+                        kept.update(files)
+                    if save is not None:
+                        saved = save(experiment=experiment, step=step, ctx=ctx, files=files)
+                        ctx.artifacts.written.extend(
+                            (step.name, n, p) for n, p in (saved or {}).items()
+                        )
                 if after_step is not None:
                     stage, where = "plugin", "after_step"
                     after_step(experiment=experiment, step=step, data=data, ctx=ctx)
@@ -209,8 +229,12 @@ class RunPlan:
     ) -> Any:
         """Run a cacheable step through the cache: replay a hit, record and store a miss."""
         if isinstance(step, FunctionStep):
-            kwargs = step.factory.signature.resolve(step.explicit, ctx)
-            params: Any = {k: v for k, v in kwargs.items() if k != "ctx"}
+            kwargs = step.factory.signature.resolve(step.explicit, ctx, step.bound)
+            params: Any = {
+                k: (("artifact", step.explicit[k].name) if k in step.bound else v)
+                for k, v in kwargs.items()
+                if k != "ctx"
+            }
             fn = step.factory.fn
 
             def call() -> Any:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 from ._context import FrozenContext, _read
@@ -102,7 +102,14 @@ class _Signature:
             if not has_default and name not in explicit and name not in keys
         ]
 
-    def resolve(self, explicit: Mapping[str, Any], ctx: FrozenContext) -> dict[str, Any]:
+    def resolve(
+        self, explicit: Mapping[str, Any], ctx: FrozenContext, bound: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """The keyword arguments of a call: explicit, else from the context, else default.
+
+        ``bound`` names explicit arguments that are artifacts: each is bound to this run's
+        context, so the step can ``write`` it.
+        """
         kwargs: dict[str, Any] = {}
         values = ctx._data
         for name, has_default in self.injectable:
@@ -121,6 +128,8 @@ class _Signature:
                 raise CrystallizeUsageError(msg)
         if self.accepts_any:
             kwargs.update((k, v) for k, v in explicit.items() if k not in kwargs)
+        for name in bound:
+            kwargs[name] = kwargs[name].bind(ctx)
         if self.ctx_param:
             kwargs["ctx"] = ctx
         return kwargs
@@ -221,6 +230,9 @@ class FunctionStep(PipelineStep):
     def __init__(self, factory: StepFactory, explicit: Mapping[str, Any]) -> None:
         self.factory = factory
         self.explicit = dict(explicit)
+        self.bound = tuple(
+            k for k, v in self.explicit.items() if callable(getattr(v, "bind", None))
+        )
         self.cacheable = factory.cacheable
         self.deterministic = factory.deterministic
         self.is_async = factory.is_async
@@ -237,7 +249,9 @@ class FunctionStep(PipelineStep):
         return self.factory.signature.missing(self.explicit, ())
 
     def __call__(self, data: Any, ctx: FrozenContext) -> Any:
-        return self.factory.fn(data, **self.factory.signature.resolve(self.explicit, ctx))
+        return self.factory.fn(
+            data, **self.factory.signature.resolve(self.explicit, ctx, self.bound)
+        )
 
     @property
     def step_hash(self) -> str:

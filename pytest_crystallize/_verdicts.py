@@ -21,7 +21,7 @@ import pytest
 
 from ._baselines import baseline_path, compare, fingerprint, load, parse_gate, record, save
 from ._cache import CacheStats
-from ._collect import chunk_ranges, load_experiments, worker_count
+from ._collect import chunk_ranges, load_experiments, prepare_artifact_dirs, worker_count
 from ._context import BASELINE_CONDITION
 from ._experiment import Experiment
 from ._judge import judge, planned
@@ -126,6 +126,7 @@ class VerdictBoard:
             for k in range(len(ranges))
         }
         self.tracked[key] = _Tracked(path, name, experiment, chunks, stored=self.saved.get(key))
+        prepare_artifact_dirs(experiment)
         return self.tracked[key]
 
     @pytest.hookimpl

@@ -178,6 +178,7 @@ def pytest_configure(config: pytest.Config) -> None:
         check_correction(config.getini("crystallize_correction"), "ini crystallize_correction")
         config.stash[_collect.REPLICATES] = config.getoption("crystallize_replicates")
         _collect.configure_cache(config)
+        _collect.configure_upstream(config)
         board = None if hasattr(config, "workerinput") else _verdicts.VerdictBoard(config)
     except CrystallizeUsageError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -264,3 +265,10 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
                 f"  {nodeid}" for nodeid in ids
             ]
     return None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(_ENABLED, False):
+        from ._collect import unconfigure_upstream
+
+        unconfigure_upstream()
