@@ -24,20 +24,32 @@ from ._context import BASELINE_CONDITION
 from ._errors import CrystallizeUsageError
 from ._experiment import Experiment
 from ._fingerprint import code_fingerprint, update_value
+from ._graph import artifacts_read
 from ._hypotheses import Samples
 from ._outputs import write_atomic
 from ._results import ConditionMetrics, RunResult, Verdict, build_metrics
+from ._seeds import SeedPlugin
 
 FORMAT = 1
 _GATE = re.compile(r"^(?P<metric>[^:]+):(?P<sign>[+-])(?P<size>\d+(?:\.\d*)?|\.\d+)(?P<pct>%?)$")
 
 
-def fingerprint(experiment: Experiment) -> str:
-    """A digest of what defines the experiment's data: change any of it and it changes."""
+def fingerprint(experiment: Experiment, _seen: frozenset[int] = frozenset()) -> str:
+    """A digest of what defines the experiment's data: change any of it and it changes.
+
+    The upstream experiments whose artifacts it reads are part of its data too.
+    """
     h = hashlib.sha256(b"crystallize-definition-1")
+    seeds = experiment.get_plugin(SeedPlugin) or SeedPlugin()
+    update_value(h, seeds.root_seed(experiment.artifact_name))  # other seeds: other data
     source = experiment.datasource
     h.update(step_code(source))
     _lenient(h, source.params)
+    seen = _seen | {id(experiment)}
+    for artifact in artifacts_read(source):
+        producer = artifact.producer
+        if producer is not None and id(producer) not in seen:  # a cycle is refused elsewhere
+            update_value(h, (artifact.name, producer.replicates, fingerprint(producer, seen)))
     for step in experiment.steps:
         h.update(step_code(step))
         _lenient(h, step.params)

@@ -329,7 +329,12 @@ class ChunkItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, self.name
+        return self.path, None, f"{self.experiment_name}::{self.condition.name}::{self.name}"
+
+    @property
+    def experiment_name(self) -> str:
+        node = self.condition.parent
+        return node.name if node is not None else ""
 
 
 def attach_runs(item: pytest.Item, report: pytest.TestReport) -> None:
@@ -361,8 +366,6 @@ def verdict_ids(items: Sequence[pytest.Item]) -> list[str]:
                 experiments.setdefault(node.nodeid, (node, set()))[1].add(item.condition.name)
     ids = []
     for nodeid, (node, conditions) in experiments.items():
-        if BASELINE_CONDITION not in conditions:
-            continue
         for hyp in node.experiment.hypotheses:
             ids += [
                 f"{nodeid}::{hyp.name}::{t.name}"

@@ -38,7 +38,7 @@ def _tag(h: Any, tag: bytes, payload: bytes = b"") -> None:
 def update_value(h: Any, value: Any, depth: int = 0) -> None:
     """Feed a canonical encoding of ``value`` into the hash object ``h``."""
     if depth > _MAX_DEPTH:
-        _tag(h, b"deep")
+        _update_pickled(h, value)  # a pickle is complete at any depth
         return
     kind = type(value)
     if value is None or kind is bool:
@@ -52,7 +52,7 @@ def update_value(h: Any, value: Any, depth: int = 0) -> None:
     elif kind is bytes or kind is bytearray:
         _tag(h, b"bytes", bytes(value) if kind is bytearray else value)
     elif kind is memoryview:
-        _tag(h, b"bytes")
+        _tag(h, b"memoryview", repr((value.format, value.shape)).encode())
         h.update(value.cast("B") if value.c_contiguous else value.tobytes())
     elif kind.__name__ == "ndarray" and kind.__module__ == "numpy":
         _update_array(h, value, depth)

@@ -39,9 +39,10 @@ def _margin(margin: Any, relative: bool, mean_baseline: float, test: str) -> flo
 
 
 def _shown(value: float, relative: bool, mean_baseline: float) -> str:
-    if relative:
-        return f"{100 * value / abs(mean_baseline):+.1f}%"
-    return f"{value:+.4g}"
+    text = f"{100 * value / abs(mean_baseline):+.1f}" if relative else f"{value:+.4g}"
+    if float(text) == 0:
+        text = "+0.0" if relative else "+0"  # never "-0.0"
+    return text + ("%" if relative else "")
 
 
 def _gate(
@@ -63,12 +64,13 @@ def _gate(
     relative: bool,
     sign: int,
     caught: Sequence[Any],
+    confidence: float,
 ) -> TestResult:
     described = describe(b, t)
     mean_b = described["mean_baseline"]
     mde = min_detectable(se, df, alpha, "greater")
     interval = f"[{_shown(low, relative, mean_b)}, {_shown(high, relative, mean_b)}]"
-    level = f"{100 * (1 - alpha):g}%"
+    level = f"{100 * confidence:g}%"
     words = {
         "passed": f"{level} CI of the change {interval} clears the margin {bounds}",
         "failed": f"{level} CI of the change {interval} lies beyond the margin {bounds}",
@@ -91,7 +93,7 @@ def _gate(
         effect_size_name=effect_size_of(b, t, paired)[1],
         mde=mde,
         paired=paired,
-        warnings=tuple(f"{w.category.__name__}: {w.message}" for w in caught),
+        warnings=tuple(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught)),
         _intervals=t_intervals(sign * change, se, df),
         **described,
     )
@@ -155,6 +157,7 @@ def non_inferior(
         relative=relative,
         sign=sign,
         caught=caught,
+        confidence=1 - alpha,  # one-sided bounds: the lower one is what the test uses
     )
 
 
@@ -220,4 +223,5 @@ def equivalent(
         relative=relative,
         sign=1,
         caught=caught,
+        confidence=1 - 2 * alpha,  # TOST: the (1 - 2 alpha) interval
     )

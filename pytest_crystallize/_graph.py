@@ -131,8 +131,13 @@ class Artifact(DataSource):
         condition = ctx[CONDITION_KEY]
         if condition not in {name for name, _ in producer.conditions()}:
             condition = BASELINE_CONDITION
-        replicate = ctx[REPLICATE_KEY] % producer.replicates
-        known = (ctx._upstream or {}).get((self.name, condition, replicate))
+        # A graph run may override the upstream's replicate count: read its own replicate
+        # when this graph run produced it, else the declared count's replicate.
+        upstream = ctx._upstream or {}
+        replicate = ctx[REPLICATE_KEY]
+        if (self.name, condition, replicate) not in upstream:
+            replicate %= producer.replicates
+        known = upstream.get((self.name, condition, replicate))
         path = Path(known) if known else upstream_file(producer, self.name, condition, replicate)
         try:
             return self.loader(path)

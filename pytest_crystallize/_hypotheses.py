@@ -62,6 +62,9 @@ class VerifierFactory:
         ]
         self.accepted = {p.name for p in params[2:] if p.name not in _SAMPLE_PARAMS}
         self.accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+        # Checks the parameters when the verifier is made (built-in verifiers set it), so a
+        # bad value fails at definition rather than after every run was computed.
+        self.check: Callable[[Mapping[str, Any]], None] | None = None
 
     def __call__(self, **params: Any) -> VerifierCallable:
         unknown = [k for k in params if k not in self.accepted]
@@ -306,6 +309,7 @@ def check_correction(method: Any, where: str) -> str:
 def adjust_pvalues(pvalues: Sequence[float], method: str) -> list[float]:
     """Family-wise (Holm, Bonferroni) or false-discovery-rate (Benjamini-Hochberg) adjusted
     p-values, in the input order; ``"none"`` returns them unchanged."""
+    check_correction(method, "adjust_pvalues(method=...)")
     m = len(pvalues)
     if method == "none" or m == 0:
         return list(pvalues)

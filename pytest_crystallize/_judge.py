@@ -18,7 +18,15 @@ from ._context import BASELINE_CONDITION
 from ._errors import HypothesisError, MissingMetricError
 from ._experiment import Experiment
 from ._hypotheses import Hypothesis, VerifierCallable, check_metrics, evaluate, output_pvalue
-from ._results import ConditionMetrics, HypothesisResult, RunResult, Verdict, build_metrics, plain
+from ._results import (
+    ConditionMetrics,
+    HypothesisResult,
+    RunResult,
+    Verdict,
+    build_metrics,
+    plain,
+    user_traceback,
+)
 
 
 def _finite(value: Any) -> float | None:
@@ -101,7 +109,9 @@ def _verdict(
     notes = list(result.warnings.get(treatment, ()))
     for mapping in mappings:
         notes += [w for w in mapping.get("warnings", ()) if w not in notes]
-    if len(b) > 1 and len(set(map(repr, b))) == 1 and len(set(map(repr, t))) == 1:
+    named = [m["reason"] for m in mappings if m.get("effect_size_name") == "none"]
+    notes += [f"degenerate input: {reason}" for reason in named if reason]
+    if not named and len(b) > 1 and len(set(map(repr, b))) == 1 and len(set(map(repr, t))) == 1:
         notes.append(
             f"degenerate input: zero variance in both conditions (every replicate of "
             f"{first!r} gave {b[0]!r} in baseline and {t[0]!r} in {treatment!r})"
@@ -141,7 +151,7 @@ def _verdict(
         numbers += f", detectable {fmt(_finite(main['mde']))}"
     test = str(main.get("test") or hyp.verifier_name)
     if outcome == "passed":
-        message = f"{test}: {numbers}"
+        message = f"{test}: {'; '.join([*named, numbers])}"
     else:
         message = (
             f"hypothesis {hyp.name!r}, treatment {treatment!r} vs baseline on {first!r}: "
@@ -221,7 +231,8 @@ def judge(
             experiment.correction or correction,
         )
     except (MissingMetricError, HypothesisError) as exc:
-        return all_errors(str(exc))
+        cause = exc.__cause__
+        return all_errors(str(exc) + (f"\n\n{user_traceback(cause)}" if cause else ""))
     verdicts = []
     for hyp, result in zip(experiment.hypotheses, evaluated, strict=True):
         for treatment in treatments:

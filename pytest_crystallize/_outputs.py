@@ -179,6 +179,7 @@ def markdown(document: Mapping[str, Any]) -> str:
         "|---|---|---|---|---|---|",
     ]
     problems = []
+    notes = []
     for experiment in document["experiments"]:
         for v in experiment["verdicts"]:
             outcome = v["outcome"]
@@ -187,6 +188,7 @@ def markdown(document: Mapping[str, Any]) -> str:
                 f" | {_change(v)} | {_p(v['pvalue'])} / {_p(v['pvalue_adjusted'])} | "
                 f"{_ICONS.get(outcome, '')} {outcome} |"
             )
+            notes += [f"- {_cell(v['nodeid'])}: {_cell(n)}" for n in v.get("notes", [])]
             if outcome in ("failed", "error", "inconclusive"):
                 problems.append(
                     f"- **{_cell(v['nodeid'])}** ({outcome}):\n\n  ```\n  "
@@ -205,6 +207,8 @@ def markdown(document: Mapping[str, Any]) -> str:
     ]
     if problems:
         lines += ["", "### Failed or inconclusive", "", *problems]
+    if notes:
+        lines += ["", "### Notes", "", *notes]
     return "\n".join(lines) + "\n"
 
 

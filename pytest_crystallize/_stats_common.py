@@ -11,7 +11,7 @@ from ._errors import CrystallizeUsageError, HypothesisError
 
 _ALTERNATIVES = ("two-sided", "greater", "less")
 POWER = 0.8
-MAX_RESAMPLES = 9999
+MAX_RESAMPLES = 4999
 RESAMPLING_SEED = 20240531
 
 
@@ -149,7 +149,7 @@ def pairs_by_seed(baseline: Mapping[str, Any], treatment: Mapping[str, Any]) -> 
     """Whether the replicates pair: the same seeds in the same order in both conditions."""
     seeds_b = getattr(baseline, "seeds", None)
     seeds_t = getattr(treatment, "seeds", None)
-    return seeds_b is not None and seeds_b == seeds_t
+    return seeds_b is not None and len(seeds_b) > 0 and seeds_b == seeds_t
 
 
 def check_alternative(alternative: str, test: str) -> None:
@@ -194,11 +194,17 @@ def degenerate_result(
             "inconclusive",
             f"too few replicates: n={len(b)} vs {len(t)}; a test needs at least 2 per condition",
         )
-    spread = (np.ptp(t - b) if paired else max(np.ptp(b), np.ptp(t))) == 0
-    if not spread:
+    # Constant up to floating-point rounding counts as constant: b + 0.1 is a deterministic
+    # shift, not a difference with t = 6e15.
+    tolerance = (
+        64 * float(np.finfo(float).eps) * max(float(np.abs(b).max()), float(np.abs(t).max()))
+    )
+    spread = np.ptp(t - b) if paired else max(np.ptp(b), np.ptp(t))
+    if spread > tolerance:
         return None
     diff = float(t.mean() - b.mean())
-    if diff == 0:
+    if abs(diff) <= tolerance:
+        diff = 0.0
         what = (
             "every paired difference is exactly 0"
             if paired
@@ -339,7 +345,7 @@ def finish(
         effect_size_name=effect[1],
         mde=min_detectable(se, df, alpha, alternative),
         paired=paired,
-        warnings=tuple(f"{w.category.__name__}: {w.message}" for w in caught),
+        warnings=tuple(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught)),
         _intervals=intervals,
         **describe(b, t),
     )

@@ -23,6 +23,7 @@ from ._baselines import baseline_path, compare, fingerprint, load, parse_gate, r
 from ._cache import CacheStats
 from ._collect import chunk_ranges, load_experiments, prepare_artifact_dirs, worker_count
 from ._context import BASELINE_CONDITION
+from ._errors import CrystallizeUsageError
 from ._experiment import Experiment
 from ._judge import judge, planned
 from ._outputs import (
@@ -64,8 +65,6 @@ class _Tracked:
         return any(self.all_chunks[n] == condition for n in self.selected)
 
     def treatments(self) -> list[str]:
-        if not self._has(BASELINE_CONDITION):
-            return []
         return [c for c in self.conditions_selected() if c != BASELINE_CONDITION]
 
     def planned(self, label: str | None) -> list[tuple[str, str]]:
@@ -93,8 +92,15 @@ class VerdictBoard:
         self.inconclusive: str = config.getoption("crystallize_inconclusive")
         self.plan_effect: tuple[float, bool] | None = config.getoption("crystallize_plan")
         self.compare_label: str | None = config.getoption("crystallize_compare")
+        self._gates_checked = False
         specs = config.getoption("crystallize_compare_fail") or []
         self.gates = {gate[0]: gate[1:] for gate in map(parse_gate, specs)}
+        if specs and not self.compare_label:
+            msg = (
+                "--crystallize-compare-fail gates a comparison: give the baseline to compare "
+                "with, as --crystallize-compare NAME"
+            )
+            raise CrystallizeUsageError(msg)
         self.saved: Mapping[str, Any] = (
             load(baseline_path(config.rootpath, self.compare_label))["experiments"]
             if self.compare_label
@@ -202,12 +208,40 @@ class VerdictBoard:
         return result
 
     def finish(self, reason: str) -> None:
+        self._check_gates()
         for tracked in self.tracked.values():
             if not tracked.judged:
                 missing = sorted(set(tracked.selected) - set(tracked.done))
                 shown = ", ".join(n.split("::", 2)[2] for n in missing[:6])
                 more = f" and {len(missing) - 6} more" if len(missing) > 6 else ""
                 self._emit_all(tracked, "error", f"chunks {shown}{more} {reason}; no verdict")
+
+    def _check_gates(self) -> None:
+        """A gate on a metric no comparison had (a typo) is an error, not silently ignored."""
+        if (
+            not self.gates
+            or self._gates_checked
+            or any(t.stored is not None and not t.judged for t in self.tracked.values())
+        ):
+            return
+        self._gates_checked = True
+        compared = {
+            v.treatment
+            for t in self.tracked.values()
+            for _, _, v in t.reported
+            if v.hypothesis == f"vs-{self.compare_label}"
+        }
+        owner = next((t for t in self.tracked.values() if t.stored is not None), None)
+        for metric in sorted(set(self.gates) - compared):
+            known = ", ".join(sorted(compared)) or "none"
+            message = (
+                f"--crystallize-compare-fail names metric {metric!r}, which no comparison with "
+                f"baseline {self.compare_label!r} had (compared metrics: {known}); fix the name"
+            )
+            if owner is not None:
+                self._emit(
+                    owner, Verdict(owner.name, f"vs-{self.compare_label}", metric, "error", message)
+                )
 
     def _judge_if_complete(self, tracked: _Tracked) -> None:
         if tracked.judged or set(tracked.selected) - set(tracked.done):
@@ -286,7 +320,7 @@ class VerdictBoard:
         if outcome == "error":
             report("setup", "failed", verdict.message)
         elif outcome == "skipped":
-            report("setup", "skipped", (file, 0, f"Skipped: {verdict.message}"))
+            report("setup", "skipped", (file, None, f"{verdict.name}: {verdict.message}"))
         else:
             report("setup", "passed", None)
             report("call", outcome, verdict.message)
@@ -297,7 +331,8 @@ class VerdictBoard:
 
     @pytest.hookimpl
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        self.finish(_STOPPED)  # experiments cut short by an error the loop did not see
+        if not self.config.option.collectonly and any(t.done for t in self.tracked.values()):
+            self.finish(_STOPPED)  # experiments cut short by an error the loop did not see
         config = self.config
         save_label = config.getoption("crystallize_save")
         if save_label:
