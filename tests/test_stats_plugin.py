@@ -461,10 +461,10 @@ def test_degenerate_experiments_are_flagged_in_the_summary_and_junit_has_no_nan_
     }, verdicts
     out = result.stdout.str()
     for line in (
-        "! constant::paired::same: degenerate input: zero variance in both conditions (every "
-        "replicate of 'score' gave 1.0 in baseline and 1.0 in 'same')",
-        "! constant::paired::better: degenerate input: zero variance in both conditions (every "
-        "replicate of 'score' gave 1.0 in baseline and 2.0 in 'better')",
+        "! constant::paired::same: degenerate input: no variance: every paired difference is "
+        "exactly 0",
+        "! constant::paired::better: degenerate input: deterministic difference of +1, zero "
+        "variance of the paired differences",
     ):
         assert line in out
     result.stdout.fnmatch_lines_random(
