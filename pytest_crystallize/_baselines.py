@@ -26,7 +26,7 @@ from ._experiment import Experiment
 from ._fingerprint import code_fingerprint, update_value
 from ._graph import artifacts_read
 from ._hypotheses import Samples
-from ._outputs import write_atomic
+from ._plugins import write_atomic
 from ._results import ConditionMetrics, RunResult, Verdict, build_metrics
 from ._seeds import SeedPlugin
 

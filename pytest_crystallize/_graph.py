@@ -124,8 +124,9 @@ class Artifact(DataSource):
         producer = self.producer
         if producer is None:
             msg = (
-                f"artifact {self.name!r} is read by experiment data source, but no experiment "
-                f"produces it: list it in outputs=[...] of the experiment whose step writes it"
+                f"artifact {self.name!r} is read by an experiment's data source, but no "
+                f"experiment produces it: list it in outputs=[...] of the experiment whose "
+                f"step writes it"
             )
             raise ExperimentDefinitionError(msg)
         condition = ctx[CONDITION_KEY]

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ._cache import CacheStats
+from ._plugins import write_atomic
 from ._results import RunResult, Verdict, build_metrics
 
 SCHEMA_VERSION = 1
@@ -125,27 +124,6 @@ def session_document(
         },
         "experiments": list(experiments),
     }
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``; the file gets
-    the usual permissions (not the temporary file's 0600): reports are meant to be shared."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_json(path: Path, document: Mapping[str, Any]) -> None:

@@ -165,12 +165,25 @@ class LoggingPlugin(BasePlugin):
 # --- ArtifactPlugin -----------------------------------------------------------------------
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write ``data`` through a temporary file in the same folder and ``os.replace``, so a
+    reader never sees half a file; the file gets the usual permissions (umask), not the
+    temporary file's 0600: artifacts and reports are meant to be shared."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -257,7 +270,7 @@ class ArtifactPlugin(BasePlugin):
             return None  # outside run(): experiment.apply() writes nothing
         folder = self.version_dir / f"replicate_{ctx['replicate']}" / ctx["condition"] / step.name
         for name, data in files.items():
-            _write_atomic(folder / name, data)
+            write_atomic(folder / name, data)
         return {name: str(folder / name) for name in files}
 
     def after_run(self, experiment: Experiment, result: Result) -> None:
@@ -281,8 +294,8 @@ class ArtifactPlugin(BasePlugin):
             "conditions": list(result.conditions),
             "fingerprint": fingerprint(experiment),
         }
-        _write_atomic(self.version_dir / "_manifest.json", json.dumps(manifest).encode())
-        _write_atomic(self.version_dir / METADATA_FILENAME, json.dumps(metadata).encode())
+        write_atomic(self.version_dir / "_manifest.json", json.dumps(manifest).encode())
+        write_atomic(self.version_dir / METADATA_FILENAME, json.dumps(metadata).encode())
         metrics = result.metrics
         for condition in (metrics.baseline, *metrics.treatments.values()):
             folder = self.version_dir / condition.name
@@ -291,7 +304,7 @@ class ArtifactPlugin(BasePlugin):
                 "seeds": condition.seeds,
                 "runs": [r.to_json() for r in result.runs if r.condition == condition.name],
             }
-            _write_atomic(folder / "results.json", json.dumps(payload).encode())
+            write_atomic(folder / "results.json", json.dumps(payload).encode())
             marker = folder / ".crystallize_complete"
             if condition.failed:
                 marker.unlink(missing_ok=True)

@@ -102,7 +102,8 @@ class RunPlan:
         return result
 
     def execute_keeping(self, index: int) -> tuple[RunResult, dict[str, bytes]]:
-        """Perform run ``index`` and also return the files its steps added, as bytes."""
+        """Perform run ``index`` for a downstream reader: its files come back as bytes and are
+        not saved (the upstream experiment's own runs save them)."""
         kept: dict[str, bytes] = {}
         result: RunResult = self._drive(self._arun(index, kept=kept))[0]
         return result, kept
@@ -194,7 +195,7 @@ class RunPlan:
                     files = ctx.artifacts.pop_pending()
                     if kept is not None:
                         kept.update(files)
-                    if save is not None:
+                    if save is not None and kept is None:  # upstream copies are not saved
                         saved = save(experiment=experiment, step=step, ctx=ctx, files=files)
                         ctx.artifacts.written.extend(
                             (step.name, n, p) for n, p in (saved or {}).items()

@@ -30,10 +30,10 @@ from ._outputs import (
     experiment_document,
     markdown,
     session_document,
-    write_atomic,
     write_json,
     write_markdown,
 )
+from ._plugins import write_atomic
 from ._reporting import RUNS_ATTR, VERDICT_ATTR
 from ._results import RunResult, Verdict
 
