@@ -44,25 +44,38 @@ def _key_file() -> Path:
     return Path(base) / "pytest-crystallize" / "cache-signing-key"
 
 
+_MIN_KEY = 32
+
+
 def signing_key() -> bytes:
-    """``$CRYSTALLIZE_CACHE_KEY``, else a per-user random key kept in a 0600 file."""
+    """``$CRYSTALLIZE_CACHE_KEY``, else a per-user random key kept in a 0600 file.
+
+    The file appears whole or not at all (written aside, then hard-linked into place), so a
+    process never signs with a half-written key; a file too short to be a key is replaced.
+    """
     configured = os.environ.get(KEY_ENV)
     if configured:
         return configured.encode("utf-8")
     path = _key_file()
     try:
-        return path.read_bytes()
+        existing: bytes | None = path.read_bytes()
     except FileNotFoundError:
-        pass
+        existing = None
+    if existing is not None and len(existing) >= _MIN_KEY:
+        return existing
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    secret = os.urandom(32).hex().encode()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".key.")  # mode 0600
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process created it first
-        return path.read_bytes()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secret)
-    return secret
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(os.urandom(32).hex().encode())
+        if existing is not None:
+            os.replace(tmp, path)  # an empty or truncated key file is not a key
+        else:
+            with contextlib.suppress(FileExistsError):  # another process published first
+                os.link(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path.read_bytes()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +135,13 @@ class StepCache:
             self.key = signing_key()
         return self.key
 
+    def _sign(self, key: str, payload: Any) -> bytes:
+        """HMAC-SHA256 of the entry's key and payload: a genuine entry moved to another key
+        does not verify there."""
+        mac = hmac.new(self._secret(), key.encode(), hashlib.sha256)
+        mac.update(payload)
+        return mac.digest()
+
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.entry"
 
@@ -157,7 +177,7 @@ class StepCache:
             stats.misses += 1
             return None
         payload = memoryview(blob)[header:]
-        expected = hmac.new(self._secret(), payload, hashlib.sha256).digest()
+        expected = self._sign(key, payload)
         if not hmac.compare_digest(expected, blob[len(_MAGIC) : header]):
             stats.misses += 1
             stats.rejected += 1
@@ -182,7 +202,7 @@ class StepCache:
             payload = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:
             return
-        signature = hmac.new(self._secret(), payload, hashlib.sha256).digest()
+        signature = self._sign(key, payload)
         path = self.path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
