@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import hookspecs
+from ._builder import ExperimentBuilder
 from ._context import (
     BASELINE_CONDITION,
     CONDITION_KEY,
@@ -26,7 +27,7 @@ from ._errors import (
     ShippingError,
 )
 from ._execution import AsyncExecution, ParallelExecution, SerialExecution
-from ._experiment import Experiment, ExperimentBuilder
+from ._experiment import Experiment
 from ._graph import Artifact, ExperimentGraph, ExperimentInput, MultiArtifactDataSource
 from ._hypotheses import (
     Hypothesis,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from ._errors import CrystallizeUsageError, HypothesisError
@@ -66,7 +66,21 @@ def _t_test(
             res = stats.ttest_rel(t, b, alternative=alternative)
         else:
             res = stats.ttest_ind(t, b, equal_var=False, alternative=alternative)
-        diff, se, df = t_parts(b, t, paired)
+    return _mean_difference(test, b, t, res, alternative, alpha, paired, caught)
+
+
+def _mean_difference(
+    test: str,
+    b: Any,
+    t: Any,
+    res: Any,
+    alternative: str,
+    alpha: float,
+    paired: bool,
+    caught: Sequence[Any],
+) -> TestResult:
+    """A result whose estimate is the difference of means, with its t-based intervals."""
+    diff, se, df = t_parts(b, t, paired)
     return finish(
         test,
         b,
@@ -319,21 +333,8 @@ def permutation_test(
                 alternative=alternative,
                 **_rng(RESAMPLING_SEED),
             )
-    diff, se, df = t_parts(b, t, is_paired)
-    return finish(
-        f"{'paired' if is_paired else 'independent'} {test}",
-        b,
-        t,
-        statistic=res.statistic,
-        pvalue=res.pvalue,
-        alternative=alternative,
-        alpha=alpha,
-        paired=is_paired,
-        difference=diff,
-        intervals=t_intervals(diff, se, df),
-        effect=effect_size_of(b, t, is_paired),
-        caught=caught,
-    )
+    name = f"{'paired' if is_paired else 'independent'} {test}"
+    return _mean_difference(name, b, t, res, alternative, alpha, is_paired, caught)
 
 
 @verifier

@@ -1,0 +1,84 @@
+"""ExperimentBuilder: fluent construction of an Experiment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ._errors import ExperimentDefinitionError
+from ._experiment import Experiment
+from ._hypotheses import Hypothesis
+from ._plugins import BasePlugin
+from ._steps import Pipeline, PipelineStep, coerce_component
+
+
+class ExperimentBuilder:
+    """Fluent construction: ``Experiment.builder("name").datasource(...)...build()``.
+
+    Every method replaces the previous value, except ``add_step``, which appends; an explicit
+    ``pipeline(...)`` takes priority over added steps.
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        self._name = name
+        self._datasource: Any = None
+        self._pipeline: Pipeline | None = None
+        self._steps: list[Any] = []
+        self._kwargs: dict[str, Any] = {}
+
+    def datasource(self, datasource: Any) -> ExperimentBuilder:
+        self._datasource = datasource
+        return self
+
+    def pipeline(self, pipeline: Pipeline | Iterable[Any]) -> ExperimentBuilder:
+        self._pipeline = pipeline if isinstance(pipeline, Pipeline) else Pipeline(pipeline)
+        return self
+
+    def add_step(self, step: Any) -> ExperimentBuilder:
+        self._steps.append(coerce_component(step, PipelineStep, "add_step()"))
+        return self
+
+    def plugins(self, plugins: Iterable[BasePlugin]) -> ExperimentBuilder:
+        self._kwargs["plugins"] = list(plugins)
+        return self
+
+    def treatments(self, treatments: Iterable[Any]) -> ExperimentBuilder:
+        self._kwargs["treatments"] = list(treatments)
+        return self
+
+    def hypotheses(self, hypotheses: Iterable[Hypothesis]) -> ExperimentBuilder:
+        self._kwargs["hypotheses"] = list(hypotheses)
+        return self
+
+    def replicates(self, replicates: int) -> ExperimentBuilder:
+        self._kwargs["replicates"] = replicates
+        return self
+
+    def description(self, description: str) -> ExperimentBuilder:
+        self._kwargs["description"] = description
+        return self
+
+    def initial_ctx(self, initial_ctx: Mapping[str, Any]) -> ExperimentBuilder:
+        self._kwargs["initial_ctx"] = dict(initial_ctx)
+        return self
+
+    def outputs(self, outputs: Iterable[Any]) -> ExperimentBuilder:
+        """Artifacts this experiment's steps write, for other experiments to read."""
+        self._kwargs["outputs"] = list(outputs)
+        return self
+
+    def correction(self, method: str) -> ExperimentBuilder:
+        """How p-values are adjusted over the experiment's family of comparisons: ``"holm"``
+        (the default), ``"bonferroni"``, ``"bh"`` (false discovery rate) or ``"none"``."""
+        self._kwargs["correction"] = method
+        return self
+
+    def build(self) -> Experiment:
+        steps = self._pipeline if self._pipeline is not None else self._steps
+        if not self._pipeline and not self._steps:
+            msg = (
+                f"experiment {self._name or '<unnamed>'!r} has no steps; call .add_step(...) "
+                f"or .pipeline([...]) before .build()"
+            )
+            raise ExperimentDefinitionError(msg)
+        return Experiment(self._datasource, steps, name=self._name, **self._kwargs)
