@@ -10,16 +10,15 @@ paired test says so with its p-value.
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import ttest_rel
 
 from pytest_crystallize import (
     Experiment,
     FrozenContext,
+    Hypothesis,
     data_source,
-    hypothesis,
     pipeline_step,
+    stats,
     treatment,
-    verifier,
 )
 
 
@@ -42,15 +41,11 @@ def accuracy(data: tuple[np.ndarray, np.ndarray], ctx: FrozenContext, *, thresho
 refactor = treatment("refactor", {"threshold": 0.65})
 
 
-@verifier
-def paired_greater(baseline, treatment, alpha: float = 0.05):
-    result = ttest_rel(treatment["accuracy"], baseline["accuracy"], alternative="greater")
-    return {"p_value": float(result.pvalue), "significant": bool(result.pvalue < alpha)}
-
-
-@hypothesis(verifier=paired_greater(), metrics="accuracy")
-def refactor_is_better(result):
-    return result["p_value"]
+refactor_is_better = Hypothesis(
+    verifier=stats.paired_t_test(alternative="greater"),
+    metrics="accuracy",
+    name="refactor_is_better",
+)
 
 
 experiment = (

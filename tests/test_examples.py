@@ -83,8 +83,8 @@ def test_the_failing_demo_run_explicitly_fails_with_its_p_value(
         [
             "*_ threshold_refactor::refactor_is_better::refactor _*",
             "hypothesis 'refactor_is_better', treatment 'refactor' vs baseline on 'accuracy': "
-            "*paired_greater did not pass (significant=False)",
-            "  p=*, alpha=0.05, n=20 vs 20, means * vs *",
+            "paired t-test did not pass (p=* >= alpha=0.05)",
+            "  p=*, alpha=0.05, n=20 vs 20, means * vs *, difference -* [[]-*, -*[]], detectable *",
         ]
     )
     result.stdout.fnmatch_lines(
