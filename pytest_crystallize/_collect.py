@@ -350,10 +350,12 @@ def rerun_failed_experiments(config: pytest.Config, items: list[pytest.Item]) ->
     lastfailed = getattr(lfplugin, "lastfailed", None)
     if not lastfailed:
         return
-    failed = {nodeid.rsplit("::", 2)[0] for nodeid in lastfailed if nodeid.count("::") == 3}
+    # pytest 9.2 keys the last failures by NodeId objects, earlier versions by str.
+    failed = {str(key).rsplit("::", 2)[0] for key in lastfailed if str(key).count("::") == 3}
+    by_id = not isinstance(next(iter(lastfailed)), str)
     for item in items:
         if isinstance(item, ChunkItem) and item.nodeid.rsplit("::", 2)[0] in failed:
-            lastfailed.setdefault(item.nodeid, True)
+            lastfailed.setdefault(getattr(item, "id", item.nodeid) if by_id else item.nodeid, True)
 
 
 def verdict_ids(items: Sequence[pytest.Item]) -> list[str]:
