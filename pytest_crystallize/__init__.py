@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import hookspecs
 from ._builder import ExperimentBuilder
+from ._cache import CachePlugin
 from ._context import (
     BASELINE_CONDITION,
     CONDITION_KEY,
@@ -79,6 +80,7 @@ __all__ = [
     "BASELINE_CONDITION",
     "BasePlugin",
     "CONDITION_KEY",
+    "CachePlugin",
     "ConditionMetrics",
     "ContextMutationError",
     "CrystallizeError",

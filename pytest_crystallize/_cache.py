@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._errors import CrystallizeUsageError
-from ._fingerprint import code_fingerprint, digest_value, update_value
+from ._fingerprint import KeyedHash, code_fingerprint, digest_value, update_value
 from ._plugins import BasePlugin
 
 if TYPE_CHECKING:
@@ -155,7 +155,7 @@ class StepCache:
         seed: tuple[int, int, int] | None,
     ) -> str:
         """The key of a step call: code, resolved parameters, input, and seed (if random)."""
-        h = hashlib.sha256(self._prefix)
+        h = KeyedHash(self._prefix, self._secret())
         h.update(code)
         update_value(h, params)
         update_value(h, data)

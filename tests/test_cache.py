@@ -815,3 +815,24 @@ def test_code_changes_reach_the_key_through_the_step(tmp_path: Path) -> None:
     assert edited.cache_stats["hits"] == 0
     assert scores(first) == [2.0, 2.0]
     assert scores(edited) == [3.0, 3.0]
+
+
+def test_large_inputs_get_keys_from_the_keyed_buffer_hash_that_see_every_word(
+    tmp_path: Path,
+) -> None:
+    """Inputs of 1 MB and more are digested by the keyed multilinear hash (near memory
+    bandwidth): one changed word, in any block or in the tail, changes the key; equal
+    contents give equal keys; another signing key gives other keys."""
+    cache = StepCache(tmp_path / "a", key=b"k" * 32)
+    other = StepCache(tmp_path / "b", key=b"j" * 32)
+    base = np.random.default_rng(7).normal(size=300_001)  # 2.4 MB: blocks and a tail
+    key = cache.step_key(b"code", {}, base, None)
+    assert cache.step_key(b"code", {}, base.copy(), None) == key
+    assert other.step_key(b"code", {}, base, None) != key
+    for index in (0, 4095, 4096, 150_000, 300_000):
+        changed = base.copy()
+        changed[index] = np.nextafter(changed[index], np.inf)
+        assert cache.step_key(b"code", {}, changed, None) != key, index
+    swapped = base.copy()
+    swapped[:4096], swapped[4096:8192] = base[4096:8192], base[:4096]
+    assert cache.step_key(b"code", {}, swapped, None) != key
