@@ -3,7 +3,8 @@
 What it measures
 ----------------
 1. Scaling: an experiment of 2 conditions x 48 replicates whose step burns about 100 ms of
-   CPU, run by ``pytest --crystallize`` with ``-n 0`` and with ``-n 2``; it prints both wall
+   CPU (a fixed number of loop iterations, calibrated here before the runs), run by
+   ``pytest --crystallize`` with ``-n 0`` and with ``-n 2``; it prints both wall
    times and the ratio ``-n 2`` / ``-n 0`` (target on 2 cores: <= 0.60, which is 0.5 plus
    xdist's own start-up). It also reports whether the workers imported scipy (they must not
    unless the experiment does; this one does not).
@@ -11,7 +12,9 @@ What it measures
    conditions (201 chunk items) against the same experiment with one condition (1 item), in
    the same invocation; (difference of wall times) / 200 (target <= 2 ms per item).
 
-Each pytest run is a fresh process in a temporary directory, with ``-p no:cacheprovider``.
+Each pytest run is a fresh process in a temporary directory, with ``-p no:cacheprovider``
+and ``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1`` (loading only xdist and this plugin), so other
+plugins installed on the machine are not measured in every worker.
 
 How to run
 ----------
@@ -47,11 +50,10 @@ def source(ctx):
 
 
 @pipeline_step()
-def burn(data, ctx, *, burn_ms: float, delta: float = 0.0):
-    end = time.process_time() + burn_ms / 1000
-    x = 0
-    while time.process_time() < end:
-        x += 1
+def burn(data, ctx, *, iterations: int, delta: float = 0.0):
+    x = data
+    for _ in range(iterations):  # a fixed amount of CPU work (about burn_ms, calibrated)
+        x = (x * 1103515245 + 12345) & 0xFFFFFFFF
     return data, {{"value": data + delta, "scipy_loaded": float("scipy" in sys.modules)}}
 
 
@@ -59,7 +61,7 @@ experiment = (
     Experiment.builder("burn")
     .datasource(source())
     .add_step(burn())
-    .initial_ctx({{"burn_ms": {burn_ms}}})
+    .initial_ctx({{"iterations": {iterations}}})
     .treatments([treatment("shifted", {{"delta": 1.0}})])
     .replicates({replicates})
     .build()
@@ -107,8 +109,22 @@ def pytest_sessionfinish(session):
 
 
 def run_pytest(folder: Path, *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
-    command = [sys.executable, "-m", "pytest", "--crystallize", "-p", "no:cacheprovider", "-q"]
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    # Only pytest, xdist and this plugin: other plugins installed on the machine (hypothesis's
+    # costs half a second per process) would be measured too, in every worker.
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "xdist.plugin",
+        "-p",
+        "pytest_crystallize.plugin",
+        "--crystallize",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+    ]
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     start = time.perf_counter()
     done = subprocess.run(
         [*command, *args], cwd=folder, capture_output=True, text=True, env=env, check=False
@@ -126,13 +142,27 @@ def write(folder: Path, name: str, text: str) -> None:
     (folder / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
 
 
+def calibrate(burn_ms: float) -> int:
+    """How many iterations of the step's loop take ``burn_ms`` of CPU here (best of 5)."""
+    trial = 200_000
+    best = float("inf")
+    for _ in range(5):
+        start = time.process_time()
+        x = 1
+        for _ in range(trial):
+            x = (x * 1103515245 + 12345) & 0xFFFFFFFF
+        best = min(best, time.process_time() - start)
+    return int(trial * burn_ms / 1000 / best)
+
+
 def scaling(burn_ms: float, replicates: int) -> None:
+    iterations = calibrate(burn_ms)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write(
             folder,
             "experiment_burn.py",
-            BURN_EXPERIMENT.format(burn_ms=burn_ms, replicates=replicates),
+            BURN_EXPERIMENT.format(iterations=iterations, replicates=replicates),
         )
         (folder / "conftest.py").write_text(CHECK_SCIPY, encoding="utf-8")
         serial, _ = run_pytest(folder, "-n", "0")
