@@ -11,6 +11,8 @@ What it measures
 2. The plugin's cost per chunk item: pytest with ``-n 0`` on a trivial experiment with 201
    conditions (201 chunk items) against the same experiment with one condition (1 item), in
    the same invocation; (difference of wall times) / 200 (target <= 2 ms per item).
+3. The plugin's start-up cost without ``--crystallize``: the median of ``pytest -q`` on a
+   plain test (and of ``pytest --version``) with only this plugin loaded, against none.
 
 Each pytest run is a fresh process in a temporary directory, with ``-p no:cacheprovider``
 and ``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1`` (loading only xdist and this plugin), so other
@@ -195,6 +197,47 @@ def per_item(repeats: int) -> None:
     )
 
 
+PLAIN_TEST = """
+def test_nothing():
+    pass
+"""
+
+
+def startup(repeats: int) -> None:
+    """What the installed plugin adds to a pytest run that does not use it (no --crystallize).
+
+    Median wall time of ``pytest -q`` on one plain test, with only this plugin loaded against
+    no plugin at all (PYTEST_DISABLE_PLUGIN_AUTOLOAD), and of ``pytest --version``.
+    """
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+
+    def median_ms(folder: Path, *args: str) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "pytest", *args],
+                cwd=folder,
+                capture_output=True,
+                env=env,
+                check=False,
+            )
+            times.append(time.perf_counter() - start)
+        return sorted(times)[len(times) // 2] * 1000
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        write(folder, "test_plain.py", PLAIN_TEST)
+        plugin = ("-p", "pytest_crystallize.plugin")
+        for label, args in (("pytest --version", ("--version",)), ("pytest -q", ("-q",))):
+            without = median_ms(folder, *args)
+            with_plugin = median_ms(folder, *plugin, *args)
+            print(
+                f"start-up, {label:16} {without:6.1f} ms without the plugin, {with_plugin:6.1f}"
+                f" ms with it: +{with_plugin - without:.1f} ms   (target < 30 ms)"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--burn-ms", type=float, default=100.0, help="CPU per run (ms)")
@@ -204,6 +247,7 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     scaling(args.burn_ms, args.replicates)
     per_item(args.repeats)
+    startup(max(args.repeats * 5, 11))
 
 
 if __name__ == "__main__":
