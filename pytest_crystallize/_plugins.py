@@ -7,7 +7,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -235,7 +235,6 @@ class ArtifactPlugin(BasePlugin):
         """The runs of conditions that finished without error in this version, if it was made
         from the same definition: what ``run(strategy="resume")`` need not compute again."""
         from ._baselines import fingerprint
-        from ._results import RunResult
 
         if self.version_dir is None:
             return []
@@ -252,8 +251,8 @@ class ArtifactPlugin(BasePlugin):
                 continue
             try:
                 saved = json.loads((folder / "results.json").read_text("utf-8"))
-                loaded = [RunResult.from_json(r) for r in saved["runs"]]
-            except (OSError, ValueError, KeyError, TypeError):
+                loaded = _runs_from_results(name, saved)
+            except (OSError, ValueError, KeyError, TypeError, IndexError):
                 continue
             if sorted(r.replicate for r in loaded) == list(range(experiment.replicates)):
                 runs += loaded
@@ -299,12 +298,16 @@ class ArtifactPlugin(BasePlugin):
         metrics = result.metrics
         for condition in (metrics.baseline, *metrics.treatments.values()):
             folder = self.version_dir / condition.name
+            runs = [r for r in result.runs if r.condition == condition.name]
             payload = {
-                "metrics": plain(condition.metrics, finite=True),
+                "metrics": condition.metrics,  # per replicate; NaN written as NaN
                 "seeds": condition.seeds,
-                "runs": [r.to_json() for r in result.runs if r.condition == condition.name],
+                "multi": sorted(
+                    {m for r in runs for m, values in r.metrics.items() if len(values) != 1}
+                ),
+                "artifacts": [[r.replicate, *a] for r in runs for a in r.artifacts],
             }
-            write_atomic(folder / "results.json", json.dumps(payload).encode())
+            write_atomic(folder / "results.json", json.dumps(payload, default=_plain).encode())
             marker = folder / ".crystallize_complete"
             if condition.failed:
                 marker.unlink(missing_ok=True)
@@ -327,6 +330,31 @@ class ArtifactPlugin(BasePlugin):
 
     def __repr__(self) -> str:
         return f"ArtifactPlugin(root_dir={str(self.root_dir)!r}, versioned={self.versioned!r})"
+
+
+def _plain(value: Any) -> Any:
+    """What json cannot encode itself (numpy values, result objects), as plain data."""
+    return plain(value)
+
+
+def _runs_from_results(condition: str, saved: Mapping[str, Any]) -> list[RunResult]:
+    """The runs of one condition from its ``results.json`` (columns per metric)."""
+    from ._results import RunResult
+
+    multi = set(saved.get("multi", ()))
+    files: dict[int, list[tuple[str, str, str]]] = {}
+    for replicate, step, name, path in saved.get("artifacts", ()):
+        files.setdefault(replicate, []).append((step, name, path))
+    runs = []
+    for replicate, seed in enumerate(saved["seeds"]):
+        metrics = {
+            metric: tuple(column[replicate]) if metric in multi else (column[replicate],)
+            for metric, column in saved["metrics"].items()
+            if column[replicate] is not None
+        }
+        artifacts = tuple(files.get(replicate, ()))
+        runs.append(RunResult(condition, replicate, seed, metrics, artifacts))
+    return runs
 
 
 def _load_results(version_dir: Path) -> dict[str, dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import inspect
 from time import perf_counter
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from ._cache import (
@@ -24,12 +25,19 @@ from ._cache import (
     step_code,
 )
 from ._context import CONDITION_KEY, REPLICATE_KEY, SEED_KEY, FrozenContext
+from ._errors import CrystallizeUsageError
 from ._results import RunError, RunResult
 from ._seeds import SeedPlugin, replicate_seed
 from ._steps import FunctionStep, PipelineStep, unpack_output
 
 if TYPE_CHECKING:
     from ._experiment import Experiment
+
+
+def _refuse_coroutine(step: PipelineStep, out: Any) -> None:
+    out.close()
+    msg = f"step {step.name!r} returned a coroutine: declare it `async def` so the run awaits it"
+    raise CrystallizeUsageError(msg)
 
 
 class RunPlan:
@@ -158,6 +166,7 @@ class RunPlan:
         ctx = FrozenContext._for_run(values, self.root_seed)
         ctx._upstream = self.upstream
         before_replicate, before_step, after_step, save = self._hook_callers()
+        is_async = self.is_async
         cache = self.cache
         stats = CacheStats() if cache is not None else None
         stage, where = "treatment", condition
@@ -176,7 +185,7 @@ class RunPlan:
                 source = experiment.datasource
                 stage, where = "data source", source.name
                 data = source.fetch(ctx)
-                if inspect.isawaitable(data):
+                if is_async and inspect.isawaitable(data):
                     data = await data
             for step in experiment.pipeline.steps:
                 if before_step is not None:
@@ -187,8 +196,10 @@ class RunPlan:
                     out = await self._cached(cache, stats, step, data, ctx)
                 else:
                     out = step(data, ctx)
-                    if inspect.isawaitable(out):
+                    if is_async and inspect.isawaitable(out):
                         out = await out
+                    elif type(out) is CoroutineType:
+                        _refuse_coroutine(step, out)
                 data = unpack_output(out, ctx)
                 if len(ctx.artifacts) and (save is not None or kept is not None):
                     stage, where = "plugin", "save_artifacts"
