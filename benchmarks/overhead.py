@@ -14,9 +14,9 @@ the keyword-only ``delta``; record the metric ``{"v": x}``), the baseline plus o
 * retained memory per run: ``tracemalloc`` traced memory after ``run()`` (after a
   ``gc.collect()``, with the result still alive) minus the value before it, divided by the
   number of runs, measured in a separate process because tracing slows execution down;
-* the import time of ``pytest_crystallize`` with its ``Experiment`` (median of 5
-  ``python -X importtime`` processes, the cumulative figures of the package's top-level
-  lines) and whether importing it loads scipy or numpy.
+* the import time of ``pytest_crystallize`` with its ``Experiment`` (median wall time of
+  fresh interpreters, minus that of an empty one) and whether importing it loads scipy or
+  numpy.
 
 Every measurement runs in a fresh interpreter, after a one-replicate warm-up experiment in that
 same interpreter (so lazy imports and first-call caches are not charged to the runs). The
@@ -48,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -280,30 +281,25 @@ def measure_row(fw: Framework, executor: str, runs: int, repeats: int, workdir: 
 
 
 def import_time_ms(fw: Framework, workdir: Path, samples: int) -> float | None:
-    """Median ``-X importtime`` of importing the framework and its ``Experiment``, in ms.
+    """Median wall time of importing the framework and its ``Experiment``, minus that of an
+    empty interpreter, in ms.
 
     pytest_crystallize resolves its names on first use, so ``import pytest_crystallize``
-    alone costs almost nothing: the figure adds every top-level import the first use of
-    ``Experiment`` triggers (the cumulative figures of the top-level lines of the package).
+    alone costs almost nothing; the figure includes what the first use of ``Experiment``
+    loads.
     """
-    code = f"import {fw.module}; from {fw.module} import Experiment"
-    cmd = [fw.python, "-X", "importtime", "-c", code]
-    subprocess.run(cmd, cwd=workdir, env=fw.env, capture_output=True, check=False)  # warm .pyc
-    values: list[float] = []
-    for _ in range(samples):
-        proc = subprocess.run(
-            cmd, cwd=workdir, env=fw.env, capture_output=True, text=True, check=False
-        )
-        total = 0.0
-        for line in proc.stderr.splitlines():
-            parts = line.split("|")
-            name = parts[2].rstrip() if len(parts) == 3 else ""
-            top_level = name.startswith(" ") and not name.startswith("  ")
-            if top_level and name.strip().split(".")[0] == fw.module:
-                total += int(parts[1].strip()) / 1000
-        if total:
-            values.append(total)
-    return statistics.median(values) if values else None
+
+    def median_ms(code: str) -> float:
+        cmd = [fw.python, "-c", code]
+        subprocess.run(cmd, cwd=workdir, env=fw.env, capture_output=True, check=False)  # .pyc
+        times = []
+        for _ in range(max(samples, 9)):
+            start = time.perf_counter()
+            subprocess.run(cmd, cwd=workdir, env=fw.env, capture_output=True, check=False)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times) * 1000
+
+    return median_ms(f"import {fw.module}; from {fw.module} import Experiment") - median_ms("pass")
 
 
 def heavy_imports(fw: Framework, workdir: Path) -> dict[str, bool] | None:
@@ -418,8 +414,8 @@ def main(argv: list[str] | None = None) -> int:
                 loaded = [m for m, present in heavy.items() if present]
                 free = "yes" if not loaded else f"no (loads {', '.join(loaded)})"
             line = (
-                f"import {fw.module} (and its Experiment): {fmt(ms, '.1f')} ms (median of "
-                f"{import_samples}, -X importtime cumulative, warm .pyc)"
+                f"import {fw.module} (and its Experiment): {fmt(ms, '.1f')} ms (median wall "
+                f"time minus an empty interpreter's, warm .pyc)"
             )
             if fw.module == OURS:
                 line += f" (target <= {TARGET_IMPORT_MS:g})"
