@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from typing import Any, final
 
 from ._errors import CrystallizeUsageError
-from ._stats_common import MAX_RESAMPLES, POWER, min_detectable, stdev, t_parts, t_quantile
+from ._stats_common import (
+    BOOTSTRAP_RESAMPLES,
+    MAX_RESAMPLES,
+    POWER,
+    min_detectable,
+    stdev,
+    t_parts,
+    t_quantile,
+)
 
 
 def min_pvalue(verifier_callable: Any, n: int) -> float:
@@ -20,17 +28,17 @@ def min_pvalue(verifier_callable: Any, n: int) -> float:
     sides = 2 if two_sided else 1
     if name == "auto":
         name = "permutation_test" if n < 10 else ""
-    if name == "wilcoxon" or (name == "permutation_test" and params.get("paired", True)):
+    resampling = name in ("permutation_test", "bootstrap_ci")  # bootstrap decides by permutation
+    if name == "wilcoxon" or (resampling and params.get("paired", True)):
         floor = sides / 2**n
-    elif name in ("mann_whitney", "permutation_test"):
+    elif name == "mann_whitney" or resampling:
         floor = sides / math.comb(2 * n, n)
-    elif name == "bootstrap_ci":
-        floor = sides / (min(int(params.get("n_resamples", MAX_RESAMPLES)), MAX_RESAMPLES) + 1)
     else:
         return 0.0
-    if name in ("permutation_test", "bootstrap_ci"):
-        resamples = min(int(params.get("n_resamples", MAX_RESAMPLES)), MAX_RESAMPLES)
-        floor = max(floor, 1 / (resamples + 1))
+    if resampling:
+        default = BOOTSTRAP_RESAMPLES if name == "bootstrap_ci" else MAX_RESAMPLES
+        resamples = min(int(params.get("n_resamples", default)), MAX_RESAMPLES)
+        floor = max(floor, sides / (resamples + 1))  # Monte Carlo: (0 + 1) / (B + 1) per side
     return float(min(1.0, floor))
 
 

@@ -23,6 +23,7 @@ from ._gates import equivalent, non_inferior
 from ._hypotheses import verifier
 from ._power import PlanResult, min_pvalue, plan, replicates_needed
 from ._stats_common import (
+    BOOTSTRAP_RESAMPLES,
     MAX_RESAMPLES,
     RESAMPLING_SEED,
     ConfidenceInterval,
@@ -345,7 +346,7 @@ def bootstrap_ci(
     alternative: str = "two-sided",
     statistic: str = "mean",
     paired: bool | None = None,
-    n_resamples: int = MAX_RESAMPLES,
+    n_resamples: int = BOOTSTRAP_RESAMPLES,
 ) -> TestResult:
     """Percentile bootstrap CI of the difference of means or medians (seeded).
 
@@ -491,6 +492,8 @@ __all__ = [
     "ConfidenceInterval",
     "PlanResult",
     "TestResult",
+    "BOOTSTRAP_RESAMPLES",
+    "MAX_RESAMPLES",
     "auto",
     "bootstrap_ci",
     "cliffs_delta",
