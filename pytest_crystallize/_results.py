@@ -315,6 +315,40 @@ class Result:
             "artifacts": _jsonable(self.artifacts),
         }
 
+    def print_tree(self, fmt: str = "treatment > replicate", file: Any = None) -> str:
+        """Print (and return) the metrics as a tree: ``"treatment > replicate"`` (the
+        default) or ``"replicate > treatment"``; leaves are each run's metrics, or its error.
+        """
+        order = [part.strip() for part in fmt.split(">")]
+        if sorted(order) != ["replicate", "treatment"]:
+            msg = (
+                f"print_tree(fmt=...) orders 'treatment' and 'replicate', such as "
+                f"'treatment > replicate', got {fmt!r}"
+            )
+            raise ValueError(msg)
+        runs = {(r.condition, r.replicate): r for r in self.runs}
+        outer = list(self.conditions) if order[0] == "treatment" else range(self.replicates)
+        inner = range(self.replicates) if order[0] == "treatment" else list(self.conditions)
+        lines = []
+        for a in outer:
+            lines.append(str(a) if order[0] == "treatment" else f"replicate {a}")
+            for b in inner:
+                condition, replicate = (a, b) if order[0] == "treatment" else (b, a)
+                run = runs.get((condition, replicate))  # type: ignore[arg-type]
+                label = f"replicate {b}" if order[0] == "treatment" else str(b)
+                if run is None:
+                    leaf = "not run"
+                elif run.error is not None:
+                    leaf = f"error: {run.error.summary()}"
+                else:
+                    leaf = ", ".join(
+                        f"{k}={v[0] if len(v) == 1 else list(v)!r}" for k, v in run.metrics.items()
+                    )
+                lines.append(f"  {label}: {leaf}")
+        text = "\n".join(lines)
+        print(text, file=file)
+        return text
+
     def to_df(self) -> Any:
         """A pandas DataFrame, one row per (condition, replicate, metric); needs pandas."""
         try:

@@ -424,3 +424,24 @@ def test_a_result_serialises_to_json():
     data = result.to_dict()
     assert data["metrics"] == {"baseline": {"total": [6, 6]}, "t": {"total": [6, 6]}}
     assert '"replicates": 2' in result.to_json()
+
+
+def test_print_tree_shows_each_run_by_treatment_or_by_replicate_and_returns_the_text(capsys):
+    result = (
+        Experiment.builder("tree")
+        .datasource(numbers())
+        .add_step(add_delta())
+        .treatments([treatment("up", {"delta": 1})])
+        .replicates(2)
+        .build()
+        .run()
+    )
+    text = result.print_tree()
+    assert capsys.readouterr().out == text + "\n"
+    assert text.splitlines()[0] == "baseline"
+    assert text.splitlines()[3] == "up"
+    by_replicate = result.print_tree("replicate > treatment").splitlines()
+    assert by_replicate[0] == "replicate 0"
+    assert by_replicate[1].startswith("  baseline: ")
+    with pytest.raises(ValueError, match=r"print_tree\(fmt=\.\.\.\) orders 'treatment'"):
+        result.print_tree("step > action")
