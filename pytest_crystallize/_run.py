@@ -25,7 +25,7 @@ from ._cache import (
     step_code,
 )
 from ._context import CONDITION_KEY, REPLICATE_KEY, SEED_KEY, FrozenContext
-from ._errors import CrystallizeUsageError
+from ._errors import CrystallizeUsageError, PipelineExecutionError
 from ._results import RunError, RunResult
 from ._seeds import SeedPlugin, replicate_seed
 from ._steps import FunctionStep, PipelineStep, unpack_output
@@ -215,6 +215,8 @@ class RunPlan:
                     stage, where = "plugin", "after_step"
                     after_step(experiment=experiment, step=step, data=data, ctx=ctx)
         except Exception as exc:
+            if raising and stage == "step":
+                raise PipelineExecutionError(where, exc) from exc
             if raising:
                 raise
             error = RunError.from_exception(exc, condition, replicate, stage, where)

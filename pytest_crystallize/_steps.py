@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 from ._context import FrozenContext, _read
-from ._errors import CrystallizeUsageError, ExperimentDefinitionError
+from ._errors import CrystallizeUsageError, ExperimentDefinitionError, PipelineExecutionError
 
 _NO_DEFAULT = inspect.Parameter.empty
 _T = TypeVar("_T")
@@ -456,7 +456,7 @@ class Pipeline:
     def run(self, data: Any, ctx: FrozenContext) -> Any:
         """Run every step on ``data`` (recording metrics on ``ctx``) and return the result."""
         for step in self.steps:
-            out = step(data, ctx)
+            out = _call_step(step, data, ctx)
             if inspect.isawaitable(out):
                 msg = f"step {step.name!r} is async: use `await pipeline.arun(data, ctx)`"
                 raise CrystallizeUsageError(msg)
@@ -465,14 +465,25 @@ class Pipeline:
 
     async def arun(self, data: Any, ctx: FrozenContext) -> Any:
         for step in self.steps:
-            out = step(data, ctx)
+            out = _call_step(step, data, ctx)
             if inspect.isawaitable(out):
-                out = await out
+                try:
+                    out = await out
+                except Exception as exc:
+                    raise PipelineExecutionError(step.name, exc) from exc
             data = unpack_output(out, ctx)
         return data
 
     def __repr__(self) -> str:
         return f"Pipeline({self.steps!r})"
+
+
+def _call_step(step: PipelineStep, data: Any, ctx: FrozenContext) -> Any:
+    """Call ``step``; what it raises comes back as PipelineExecutionError naming it."""
+    try:
+        return step(data, ctx)
+    except Exception as exc:
+        raise PipelineExecutionError(step.name, exc) from exc
 
 
 def pipeline(*steps: Any) -> Pipeline:

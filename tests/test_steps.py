@@ -312,3 +312,27 @@ def test_pipeline_run_unpacks_metrics_onto_the_context():
     out = Pipeline([returns_metrics(), bare_step()]).run(1, ctx)
     assert out == 2
     assert ctx.metrics["m"] == (1,)
+
+
+def test_a_step_raising_in_pipeline_run_or_apply_is_named_by_pipeline_execution_error():
+    from pytest_crystallize import Experiment, Pipeline, PipelineExecutionError, standalone_context
+
+    @pipeline_step
+    def explode(data, ctx):
+        raise ValueError("no good")
+
+    pipe = Pipeline([explode()])
+    with pytest.raises(
+        PipelineExecutionError, match=r"Step 'explode' failed: ValueError: no good"
+    ) as info:
+        pipe.run(1, standalone_context())
+    assert isinstance(info.value.original_exception, ValueError)
+    assert isinstance(info.value.__cause__, ValueError)
+
+    @data_source
+    def one(ctx):
+        return 1
+
+    experiment = Experiment.builder("boom").datasource(one()).add_step(explode()).build()
+    with pytest.raises(PipelineExecutionError, match="Step 'explode' failed"):
+        experiment.apply()
