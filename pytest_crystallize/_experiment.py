@@ -400,8 +400,9 @@ class Experiment:
     ) -> Any:
         """Run the pipeline once (replicate 0) and return the last step's data.
 
-        Errors propagate as raised; ``data`` replaces the data source's output; ``seed``
-        replaces the replicate's seed. Nothing is written and no hypothesis is evaluated.
+        A failing step raises PipelineExecutionError naming it; other errors propagate as
+        raised. ``data`` replaces the data source's output; ``seed`` replaces the
+        replicate's seed. Nothing is written and no hypothesis is evaluated.
         """
         exp = self
         if treatment is not None:
