@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import CrystallizeUsageError
 from ._fingerprint import KeyedHash, code_fingerprint, digest_value, update_value
-from ._plugins import BasePlugin
+from ._plugins import BasePlugin, write_atomic
 
 if TYPE_CHECKING:
     from ._context import FrozenContext
@@ -202,20 +202,8 @@ class StepCache:
             payload = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:
             return
-        signature = self._sign(key, payload)
-        path = self.path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:16]}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(_MAGIC)
-                    handle.write(signature)
-                    handle.write(payload)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomic(self.path(key), _MAGIC, self._sign(key, payload), payload)
         except OSError:
             return  # a read-only or full disk makes the cache a no-op, never an error
         stats.bytes_written += len(payload) + len(_MAGIC) + _SIG

@@ -14,16 +14,12 @@ from ._stats_common import (
     describe,
     effect_size_of,
     min_detectable,
-    pairs_by_seed,
+    pairing,
     samples,
     t_intervals,
     t_parts,
     t_quantile,
 )
-
-
-def _resampling_paired(paired: bool | None, baseline: Any, treatment: Any) -> bool:
-    return pairs_by_seed(baseline, treatment) if paired is None else bool(paired)
 
 
 def _margin(margin: Any, relative: bool, mean_baseline: float, test: str) -> float:
@@ -36,6 +32,26 @@ def _margin(margin: Any, relative: bool, mean_baseline: float, test: str) -> flo
             raise HypothesisError(msg)
         return float(margin) * abs(mean_baseline)
     return float(margin)
+
+
+def _prepare(
+    test: str,
+    name: str,
+    baseline: Mapping[str, Any],
+    treatment: Mapping[str, Any],
+    margin: Any,
+    relative: bool,
+    alpha: float,
+    paired: bool | None,
+) -> TestResult | tuple[Any, Any, bool, float]:
+    """The samples, the pairing and the margin in metric units, or the named result of data
+    no gate can judge (invalid values, too few replicates)."""
+    b, t = samples(baseline, treatment, test)
+    is_paired = pairing(paired, baseline, treatment) and len(b) == len(t)
+    degenerate = degenerate_result(b, t, is_paired, "two-sided", test, alpha)
+    if degenerate is not None and degenerate.reason.startswith(("invalid", "too few")):
+        return degenerate  # type: ignore[no-any-return]
+    return b, t, is_paired, _margin(margin, relative, float(b.mean()), name)
 
 
 def _shown(value: float, relative: bool, mean_baseline: float) -> str:
@@ -117,13 +133,19 @@ def non_inferior(
     """
     from scipy import stats
 
-    test = "non-inferiority t-test"
-    b, t = samples(baseline, treatment, test)
-    is_paired = _resampling_paired(paired, baseline, treatment) and len(b) == len(t)
-    degenerate = degenerate_result(b, t, is_paired, "two-sided", test, alpha)
-    if degenerate is not None and degenerate.reason.startswith(("invalid", "too few")):
-        return degenerate  # type: ignore[no-any-return]
-    delta = _margin(margin, relative, float(b.mean()), "non_inferior")
+    prepared = _prepare(
+        "non-inferiority t-test",
+        "non_inferior",
+        baseline,
+        treatment,
+        margin,
+        relative,
+        alpha,
+        paired,
+    )
+    if isinstance(prepared, TestResult):
+        return prepared
+    b, t, is_paired, delta = prepared
     sign = 1 if higher_is_better else -1
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -177,13 +199,12 @@ def equivalent(
     """
     from scipy import stats
 
-    test = "equivalence (TOST)"
-    b, t = samples(baseline, treatment, test)
-    is_paired = _resampling_paired(paired, baseline, treatment) and len(b) == len(t)
-    degenerate = degenerate_result(b, t, is_paired, "two-sided", test, alpha)
-    if degenerate is not None and degenerate.reason.startswith(("invalid", "too few")):
-        return degenerate  # type: ignore[no-any-return]
-    delta = _margin(margin, relative, float(b.mean()), "equivalent")
+    prepared = _prepare(
+        "equivalence (TOST)", "equivalent", baseline, treatment, margin, relative, alpha, paired
+    )
+    if isinstance(prepared, TestResult):
+        return prepared
+    b, t, is_paired, delta = prepared
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         diff, se, df = t_parts(b, t, is_paired)

@@ -193,7 +193,7 @@ def hypothesis(*, verifier: Any, metrics: Any = None, name: str | None = None) -
     return decorate
 
 
-def _as_mapping(output: Any) -> Mapping[str, Any]:
+def as_mapping(output: Any) -> Mapping[str, Any]:
     if isinstance(output, Mapping):
         return output
     return output.as_dict()  # type: ignore[no-any-return]
@@ -333,7 +333,7 @@ def adjust_pvalues(pvalues: Sequence[float], method: str) -> list[float]:
 
 def output_pvalue(output: Any) -> float | None:
     """The p-value a verifier's output states (``p_value`` or ``pvalue``), if finite."""
-    mapping = output if isinstance(output, Mapping) else _as_mapping(output)
+    mapping = output if isinstance(output, Mapping) else as_mapping(output)
     for key in ("p_value", "pvalue"):
         value = mapping.get(key)
         if value is not None:
@@ -413,7 +413,7 @@ def _call_verifier(
 
 
 def _rank(hyp: Hypothesis, output: Any, name: str) -> float:
-    shown = [_as_mapping(o) for o in output] if isinstance(output, list) else _as_mapping(output)
+    shown = [as_mapping(o) for o in output] if isinstance(output, list) else as_mapping(output)
     try:
         return float(hyp.ranker(shown))
     except Exception as exc:

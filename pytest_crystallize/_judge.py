@@ -17,7 +17,14 @@ from typing import Any
 from ._context import BASELINE_CONDITION
 from ._errors import HypothesisError, MissingMetricError
 from ._experiment import Experiment
-from ._hypotheses import Hypothesis, VerifierCallable, check_metrics, evaluate, output_pvalue
+from ._hypotheses import (
+    Hypothesis,
+    VerifierCallable,
+    as_mapping,
+    check_metrics,
+    evaluate,
+    output_pvalue,
+)
 from ._results import (
     ConditionMetrics,
     HypothesisResult,
@@ -97,7 +104,7 @@ def _verdict(
 ) -> Verdict:
     output = result.results[treatment]
     outputs = output if isinstance(output, list) else [output]
-    mappings = [o if isinstance(o, Mapping) else o.as_dict() for o in outputs]
+    mappings = [as_mapping(o) for o in outputs]
     adjusted_all = result.adjusted.get(treatment)
     adjusted = adjusted_all if isinstance(adjusted_all, list) else [adjusted_all]
     used = result.replicates[treatment]
@@ -159,7 +166,7 @@ def _verdict(
             + f"\n  {numbers}"
         )
         if "test" not in main:  # a user's verifier: show what it said; built-ins are above
-            message += f"\n  the verifier returned: {plain(output, finite=True)!r}"
+            message += f"\n  the verifier returned: {plain(output)!r}"
     if notes:
         message += "".join(f"\n  note: {n}" for n in notes)
     return Verdict(

@@ -7,7 +7,6 @@ process that owns the session, atomically. The JSON schema is in ``docs/report-s
 from __future__ import annotations
 
 import json
-import math
 import platform
 import subprocess
 import sys
@@ -19,24 +18,10 @@ from typing import Any
 
 from ._cache import CacheStats
 from ._plugins import write_atomic
-from ._results import RunResult, Verdict, build_metrics
+from ._results import RunResult, Verdict, build_metrics, plain
 
 SCHEMA_VERSION = 1
 _PACKAGES = ("pytest-crystallize", "pytest", "pluggy", "pytest-xdist", "scipy", "numpy")
-
-
-def finite(value: Any) -> Any:
-    """JSON-safe data: NaN and infinities become ``null``; numpy values plain numbers."""
-    if isinstance(value, Mapping):
-        return {str(k): finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int | float):
-        return value if math.isfinite(value) else None
-    convert = getattr(value, "tolist", None)
-    return finite(convert()) if callable(convert) else repr(value)
 
 
 def _git(root: Path) -> dict[str, Any] | None:
@@ -92,12 +77,12 @@ def experiment_document(
                 "name": c.name,
                 "seeds": list(c.seeds),
                 "failed_replicates": list(c.failed),
-                "metrics": finite(c.metrics),
+                "metrics": plain(c.metrics, finite=True),
             }
             for c in metrics.values()
         ],
         "verdicts": [
-            finite({**v.to_json(), "nodeid": nodeid, "reported_as": reported})
+            plain({**v.to_json(), "nodeid": nodeid, "reported_as": reported}, finite=True)
             for nodeid, reported, v in verdicts
         ],
     }

@@ -174,15 +174,16 @@ def _umask() -> int:
 _UMASK = _umask()
 
 
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write ``data`` through a temporary file in the same folder and ``os.replace``, so a
-    reader never sees half a file; the file gets the usual permissions (umask), not the
-    temporary file's 0600: artifacts and reports are meant to be shared."""
+def write_atomic(path: Path, *parts: bytes | str) -> None:
+    """Write ``parts`` one after the other through a temporary file in the same folder and
+    ``os.replace``, so a reader never sees half a file; the file gets the usual permissions
+    (umask), not the temporary file's 0600: artifacts and reports are meant to be shared."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+            for part in parts:
+                handle.write(part.encode("utf-8") if isinstance(part, str) else part)
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:

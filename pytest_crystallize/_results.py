@@ -206,7 +206,8 @@ class ExperimentMetrics:
 
 
 def plain(value: Any, *, finite: bool = False) -> Any:
-    """``value`` as plain data (numbers, str, lists, dicts); ``finite`` spells NaN/inf as str.
+    """``value`` as plain data (numbers, str, lists, dicts); ``finite`` makes NaN/inf ``None``
+    (JSON's null), so the data can be written as strict JSON.
 
     numpy scalars and arrays become Python numbers and lists, result objects their
     ``as_dict()``, anything else its ``repr``.
@@ -216,7 +217,7 @@ def plain(value: Any, *, finite: bool = False) -> Any:
     if isinstance(value, list | tuple):
         return [plain(v, finite=finite) for v in value]
     if isinstance(value, float) and finite and not math.isfinite(value):
-        return str(value)
+        return None
     if type(value) in (str, int, float, bool) or value is None:
         return value
     if isinstance(value, Path):
@@ -229,10 +230,6 @@ def plain(value: Any, *, finite: bool = False) -> Any:
         if isinstance(value, kind):
             return kind(value)
     return repr(value)
-
-
-def _jsonable(value: Any) -> Any:
-    return plain(value, finite=True)
 
 
 @final
@@ -305,14 +302,18 @@ class Result:
         return {
             "timestamp": datetime.now(timezone.utc).isoformat(),
             "replicates": self.replicates,
-            "metrics": {c.name: _jsonable(c.metrics) for c in conditions},
+            "metrics": {c.name: plain(c.metrics, finite=True) for c in conditions},
             "seeds": {c.name: list(c.seeds) for c in conditions},
             "hypotheses": [
-                {"name": h.name, "results": _jsonable(h.results), "ranking": _jsonable(h.ranking)}
+                {
+                    "name": h.name,
+                    "results": plain(h.results, finite=True),
+                    "ranking": plain(h.ranking, finite=True),
+                }
                 for h in self.metrics.hypotheses
             ],
             "errors": {k: e.summary() for k, e in self.errors.items()},
-            "artifacts": _jsonable(self.artifacts),
+            "artifacts": plain(self.artifacts),
         }
 
     def print_tree(self, fmt: str = "treatment > replicate", file: Any = None) -> str:

@@ -153,6 +153,11 @@ def pairs_by_seed(baseline: Mapping[str, Any], treatment: Mapping[str, Any]) -> 
     return seeds_b is not None and len(seeds_b) > 0 and seeds_b == seeds_t
 
 
+def pairing(paired: bool | None, baseline: Mapping[str, Any], treatment: Mapping[str, Any]) -> bool:
+    """``paired`` as given, or (``None``) whether the replicates pair by seed."""
+    return pairs_by_seed(baseline, treatment) if paired is None else bool(paired)
+
+
 def check_alternative(alternative: str, test: str) -> None:
     if alternative not in _ALTERNATIVES:
         msg = f"{test}(alternative=...) takes one of {_ALTERNATIVES}, got {alternative!r}"

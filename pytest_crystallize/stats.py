@@ -33,6 +33,7 @@ from ._stats_common import (
     degenerate_result,
     effect_size_of,
     finish,
+    pairing,
     pairs_by_seed,
     samples,
     t_intervals,
@@ -285,10 +286,6 @@ def wilcoxon(
 # --- resampling ---------------------------------------------------------------------------
 
 
-def _resampling_paired(paired: bool | None, baseline: Any, treatment: Any) -> bool:
-    return pairs_by_seed(baseline, treatment) if paired is None else bool(paired)
-
-
 @verifier
 def permutation_test(
     baseline: Mapping[str, Any],
@@ -306,7 +303,7 @@ def permutation_test(
 
     test = "permutation test"
     check_alternative(alternative, test)
-    is_paired = _resampling_paired(paired, baseline, treatment)
+    is_paired = pairing(paired, baseline, treatment)
     b, t = samples(baseline, treatment, test)
     degenerate = degenerate_result(b, t, is_paired, alternative, test, alpha)
     if degenerate is not None:
@@ -363,7 +360,7 @@ def bootstrap_ci(
         msg = f"bootstrap_ci(statistic=...) takes 'mean' or 'median', got {statistic!r}"
         raise CrystallizeUsageError(msg)
     center = np.mean if statistic == "mean" else np.median
-    is_paired = _resampling_paired(paired, baseline, treatment)
+    is_paired = pairing(paired, baseline, treatment)
     b, t = samples(baseline, treatment, test)
     degenerate = degenerate_result(b, t, is_paired, alternative, test, alpha)
     if degenerate is not None:
