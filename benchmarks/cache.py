@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         import numpy as np
 
         from pytest_crystallize import ArtifactPlugin
-        from pytest_crystallize._cache import CachePlugin, StepCache
+        from pytest_crystallize._engine.cache import CachePlugin, StepCache
 
         workload = build_workload(np)
         artifacts = ArtifactPlugin(root_dir=root / "artifacts")

@@ -7,7 +7,7 @@ What it measures
   whose seeds match (so the paired tests pair), continuous values correlated at 0.8 with a
   true effect of 0.5 sd. Rows marked ``ties`` use integer values, which send Mann-Whitney and
   Wilcoxon to their seeded permutation methods and ``auto()`` to a permutation test.
-* ``judge``: ``pytest_crystallize._judge.judge`` for an experiment with one hypothesis (that
+* ``judge``: ``pytest_crystallize._report.judge.judge`` for an experiment with one hypothesis (that
   verifier) and one treatment, on synthetic ``RunResult``s: building the per-condition
   metrics, evaluating, the family correction and the verdict with its message. This is what
   the plugin spends per hypothesis once the runs are in.
@@ -50,8 +50,8 @@ from pytest_crystallize import (
     stats,
     treatment,
 )
-from pytest_crystallize._hypotheses import Samples
-from pytest_crystallize._judge import judge
+from pytest_crystallize._engine.hypotheses import Samples
+from pytest_crystallize._report.judge import judge
 
 SIZES = (10, 30, 50)
 TARGET_MS = 20.0

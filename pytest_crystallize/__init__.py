@@ -12,9 +12,9 @@ import typing as _typing
 
 if _typing.TYPE_CHECKING:
     from . import hookspecs
-    from ._builder import ExperimentBuilder
-    from ._cache import CachePlugin
-    from ._context import (
+    from ._engine.builder import ExperimentBuilder
+    from ._engine.cache import CachePlugin
+    from ._engine.context import (
         BASELINE_CONDITION,
         CONDITION_KEY,
         REPLICATE_KEY,
@@ -25,7 +25,7 @@ if _typing.TYPE_CHECKING:
         LoggingContext,
         standalone_context,
     )
-    from ._errors import (
+    from ._engine.errors import (
         ContextMutationError,
         CrystallizeError,
         CrystallizeUsageError,
@@ -36,17 +36,17 @@ if _typing.TYPE_CHECKING:
         PipelineExecutionError,
         ShippingError,
     )
-    from ._execution import AsyncExecution, ParallelExecution, SerialExecution
-    from ._experiment import Experiment
-    from ._graph import Artifact, ExperimentGraph, ExperimentInput, MultiArtifactDataSource
-    from ._hypotheses import (
+    from ._engine.execution import AsyncExecution, ParallelExecution, SerialExecution
+    from ._engine.experiment import Experiment
+    from ._engine.graph import Artifact, ExperimentGraph, ExperimentInput, MultiArtifactDataSource
+    from ._engine.hypotheses import (
         Hypothesis,
         VerifierCallable,
         hypothesis,
         rank_by_p_value,
         verifier,
     )
-    from ._plugins import (
+    from ._engine.plugins import (
         METADATA_FILENAME,
         ArtifactPlugin,
         BasePlugin,
@@ -54,7 +54,7 @@ if _typing.TYPE_CHECKING:
         load_all_metrics,
         load_metrics,
     )
-    from ._results import (
+    from ._engine.results import (
         ConditionMetrics,
         ExperimentMetrics,
         HypothesisResult,
@@ -63,9 +63,9 @@ if _typing.TYPE_CHECKING:
         RunResult,
         TreatmentMetrics,
     )
-    from ._run import RunPlan
-    from ._seeds import SeedPlugin, default_seed_function
-    from ._steps import (
+    from ._engine.run import RunPlan
+    from ._engine.seeds import SeedPlugin, default_seed_function
+    from ._engine.steps import (
         DataSource,
         Pipeline,
         PipelineStep,
@@ -79,74 +79,74 @@ if _typing.TYPE_CHECKING:
         register_datasource,
         unregister_datasource,
     )
-    from ._treatments import Treatment, treatment
+    from ._engine.treatments import Treatment, treatment
 
 # Where each public name is defined.
 _MODULES = {
-    "Artifact": "._graph",
-    "ArtifactLog": "._context",
-    "ArtifactPlugin": "._plugins",
-    "AsyncExecution": "._execution",
-    "BASELINE_CONDITION": "._context",
-    "BasePlugin": "._plugins",
-    "CONDITION_KEY": "._context",
-    "CachePlugin": "._cache",
-    "ConditionMetrics": "._results",
-    "ContextMutationError": "._errors",
-    "CrystallizeError": "._errors",
-    "CrystallizeUsageError": "._errors",
-    "DataSource": "._steps",
-    "Experiment": "._experiment",
-    "ExperimentBuilder": "._builder",
-    "ExperimentDefinitionError": "._errors",
-    "ExperimentGraph": "._graph",
-    "ExperimentInput": "._graph",
-    "ExperimentMetrics": "._results",
-    "ExperimentRunError": "._errors",
-    "FrozenContext": "._context",
-    "FrozenMetrics": "._context",
-    "Hypothesis": "._hypotheses",
-    "HypothesisError": "._errors",
-    "HypothesisResult": "._results",
-    "LoggingContext": "._context",
-    "LoggingPlugin": "._plugins",
-    "METADATA_FILENAME": "._plugins",
-    "MissingMetricError": "._errors",
-    "MultiArtifactDataSource": "._graph",
-    "ParallelExecution": "._execution",
-    "Pipeline": "._steps",
-    "PipelineExecutionError": "._errors",
-    "PipelineStep": "._steps",
-    "REPLICATE_KEY": "._context",
-    "Result": "._results",
-    "RunError": "._results",
-    "RunPlan": "._run",
-    "RunResult": "._results",
-    "SEED_KEY": "._context",
-    "SeedPlugin": "._seeds",
-    "SerialExecution": "._execution",
-    "ShippingError": "._errors",
-    "Treatment": "._treatments",
-    "TreatmentMetrics": "._results",
-    "VerifierCallable": "._hypotheses",
-    "clear_registry": "._steps",
-    "data_source": "._steps",
-    "default_seed_function": "._seeds",
-    "get_datasource": "._steps",
+    "Artifact": "._engine.graph",
+    "ArtifactLog": "._engine.context",
+    "ArtifactPlugin": "._engine.plugins",
+    "AsyncExecution": "._engine.execution",
+    "BASELINE_CONDITION": "._engine.context",
+    "BasePlugin": "._engine.plugins",
+    "CONDITION_KEY": "._engine.context",
+    "CachePlugin": "._engine.cache",
+    "ConditionMetrics": "._engine.results",
+    "ContextMutationError": "._engine.errors",
+    "CrystallizeError": "._engine.errors",
+    "CrystallizeUsageError": "._engine.errors",
+    "DataSource": "._engine.steps",
+    "Experiment": "._engine.experiment",
+    "ExperimentBuilder": "._engine.builder",
+    "ExperimentDefinitionError": "._engine.errors",
+    "ExperimentGraph": "._engine.graph",
+    "ExperimentInput": "._engine.graph",
+    "ExperimentMetrics": "._engine.results",
+    "ExperimentRunError": "._engine.errors",
+    "FrozenContext": "._engine.context",
+    "FrozenMetrics": "._engine.context",
+    "Hypothesis": "._engine.hypotheses",
+    "HypothesisError": "._engine.errors",
+    "HypothesisResult": "._engine.results",
+    "LoggingContext": "._engine.context",
+    "LoggingPlugin": "._engine.plugins",
+    "METADATA_FILENAME": "._engine.plugins",
+    "MissingMetricError": "._engine.errors",
+    "MultiArtifactDataSource": "._engine.graph",
+    "ParallelExecution": "._engine.execution",
+    "Pipeline": "._engine.steps",
+    "PipelineExecutionError": "._engine.errors",
+    "PipelineStep": "._engine.steps",
+    "REPLICATE_KEY": "._engine.context",
+    "Result": "._engine.results",
+    "RunError": "._engine.results",
+    "RunPlan": "._engine.run",
+    "RunResult": "._engine.results",
+    "SEED_KEY": "._engine.context",
+    "SeedPlugin": "._engine.seeds",
+    "SerialExecution": "._engine.execution",
+    "ShippingError": "._engine.errors",
+    "Treatment": "._engine.treatments",
+    "TreatmentMetrics": "._engine.results",
+    "VerifierCallable": "._engine.hypotheses",
+    "clear_registry": "._engine.steps",
+    "data_source": "._engine.steps",
+    "default_seed_function": "._engine.seeds",
+    "get_datasource": "._engine.steps",
     "hookspecs": ".hookspecs",
-    "hypothesis": "._hypotheses",
-    "inject_from_ctx": "._steps",
-    "list_datasources": "._steps",
-    "load_all_metrics": "._plugins",
-    "load_metrics": "._plugins",
-    "pipeline": "._steps",
-    "pipeline_step": "._steps",
-    "rank_by_p_value": "._hypotheses",
-    "register_datasource": "._steps",
-    "standalone_context": "._context",
-    "treatment": "._treatments",
-    "unregister_datasource": "._steps",
-    "verifier": "._hypotheses",
+    "hypothesis": "._engine.hypotheses",
+    "inject_from_ctx": "._engine.steps",
+    "list_datasources": "._engine.steps",
+    "load_all_metrics": "._engine.plugins",
+    "load_metrics": "._engine.plugins",
+    "pipeline": "._engine.steps",
+    "pipeline_step": "._engine.steps",
+    "rank_by_p_value": "._engine.hypotheses",
+    "register_datasource": "._engine.steps",
+    "standalone_context": "._engine.context",
+    "treatment": "._engine.treatments",
+    "unregister_datasource": "._engine.steps",
+    "verifier": "._engine.hypotheses",
 }
 
 __all__ = [

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from ._context import FrozenContext
-    from ._experiment import Experiment
-    from ._results import Result, RunResult
-    from ._run import RunPlan
-    from ._steps import PipelineStep
+    from ._engine.context import FrozenContext
+    from ._engine.experiment import Experiment
+    from ._engine.results import Result, RunResult
+    from ._engine.run import RunPlan
+    from ._engine.steps import PipelineStep
 
 hookspec = pluggy.HookspecMarker("crystallize")
 hookimpl = pluggy.HookimplMarker("crystallize")

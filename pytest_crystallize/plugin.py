@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from ._verdicts import VerdictBoard
+    from ._harness.board import VerdictBoard
 
 _ENABLED = pytest.StashKey[bool]()
 _BOARD: pytest.StashKey[VerdictBoard] = pytest.StashKey()
@@ -170,9 +170,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_ENABLED] = enabled
     if not enabled:
         return
-    from . import _collect, _verdicts
-    from ._errors import CrystallizeUsageError
-    from ._hypotheses import check_correction
+    from ._engine.errors import CrystallizeUsageError
+    from ._engine.hypotheses import check_correction
+    from ._harness import board as _verdicts
+    from ._harness import collect as _collect
 
     try:  # bad settings are usage errors: a clear line and exit code 4, not a traceback
         check_correction(config.getini("crystallize_correction"), "ini crystallize_correction")
@@ -183,7 +184,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except CrystallizeUsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     if config.pluginmanager.hasplugin("xdist"):
-        from ._xdist import XdistHooks
+        from ._harness.xdist import XdistHooks
 
         config.pluginmanager.register(XdistHooks(config), "crystallize-xdist")
     if board is not None:  # the process that owns the session decides the verdicts
@@ -203,14 +204,14 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
         fnmatch.fnmatch(file_path.name, pattern) for pattern in patterns
     ):
         return None
-    from ._collect import ExperimentFile
+    from ._harness.collect import ExperimentFile
 
     return ExperimentFile.from_parent(parent, path=file_path)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.stash.get(_ENABLED, False) and config.getoption("lf", False):
-        from ._collect import rerun_failed_experiments
+        from ._harness.collect import rerun_failed_experiments
 
         rerun_failed_experiments(config, items)
 
@@ -222,7 +223,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     if call.when == "call" and item.config.stash.get(_ENABLED, False):
-        from ._collect import attach_runs
+        from ._harness.collect import attach_runs
 
         attach_runs(item, report)
     return report
@@ -230,7 +231,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if session.config.stash.get(_ENABLED, False):
-        from ._collect import finish_cache, teardown_runtimes
+        from ._harness.collect import finish_cache, teardown_runtimes
 
         teardown_runtimes(session.config)
         finish_cache(session.config)
@@ -241,7 +242,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
     if config.stash.get(_ENABLED, False):
-        from ._reporting import verdict_status
+        from ._harness.terminal import verdict_status
 
         return verdict_status(report)
     return None
@@ -250,14 +251,14 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     board = config.stash.get(_BOARD, None)
     if board is not None and (board.verdicts or board.cache.hits or board.cache.misses):
-        from ._reporting import write_summary
+        from ._harness.terminal import write_summary
 
         write_summary(terminalreporter, board.verdicts, board.cache)
 
 
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> Any:
     if config.stash.get(_ENABLED, False) and config.getoption("collectonly"):
-        from ._collect import verdict_ids
+        from ._harness.collect import verdict_ids
 
         ids = verdict_ids(items)
         if ids:
@@ -269,6 +270,6 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if config.stash.get(_ENABLED, False):
-        from ._collect import unconfigure_upstream
+        from ._harness.collect import unconfigure_upstream
 
         unconfigure_upstream()

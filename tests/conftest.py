@@ -23,8 +23,8 @@ import pytest_crystallize
 # afresh by a later run would not be the one its package attribute points to (`from . import
 # _collect` would see the first run's copy, with other stash keys). So import numpy, scipy and
 # every module of the package once, before any run.
-for _module in pkgutil.iter_modules(pytest_crystallize.__path__):
-    importlib.import_module(f"pytest_crystallize.{_module.name}")
+for _module in pkgutil.walk_packages(pytest_crystallize.__path__, "pytest_crystallize."):
+    importlib.import_module(_module.name)
 
 # Plugins installed on a developer machine that are not project dependencies: keep them out of
 # the inner runs (blocking a plugin that is not installed is a no-op).

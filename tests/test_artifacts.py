@@ -25,7 +25,7 @@ from pytest_crystallize import (
     pipeline_step,
     treatment,
 )
-from pytest_crystallize._errors import CrystallizeUsageError
+from pytest_crystallize._engine.errors import CrystallizeUsageError
 
 
 @pytest.fixture(autouse=True)

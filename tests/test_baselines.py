@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from pytest_crystallize._baselines import baseline_path, parse_gate
-from pytest_crystallize._errors import CrystallizeUsageError
-from pytest_crystallize._seeds import replicate_seed, stable_int
+from pytest_crystallize._engine.errors import CrystallizeUsageError
+from pytest_crystallize._engine.seeds import replicate_seed, stable_int
+from pytest_crystallize._store.baselines import baseline_path, parse_gate
 
 INI = "[pytest]\naddopts = -p no:benchmark -p no:hypothesispytest\n"
 MODES = [["-n", "0"], ["-n", "2"]]

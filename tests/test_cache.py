@@ -33,7 +33,7 @@ from pytest_crystallize import (
     pipeline_step,
     treatment,
 )
-from pytest_crystallize._cache import (
+from pytest_crystallize._engine.cache import (
     _MAGIC,
     CacheEntry,
     CachePlugin,

@@ -31,7 +31,7 @@ from pytest_crystallize import (
     treatment,
     verifier,
 )
-from pytest_crystallize._execution import _GlobalRandomWatch
+from pytest_crystallize._engine.execution import _GlobalRandomWatch
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -49,7 +49,7 @@ def modules_loaded_by(code: str, prefix: str) -> list[str]:
 def test_importing_the_package_loads_none_of_the_library_until_a_name_is_used():
     assert modules_loaded_by("import pytest_crystallize", "pytest_crystallize.") == []
     used = modules_loaded_by("from pytest_crystallize import Experiment", "pytest_crystallize.")
-    assert "pytest_crystallize._experiment" in used
+    assert "pytest_crystallize._engine.experiment" in used
 
 
 def test_every_name_in_all_can_be_imported():

@@ -24,8 +24,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from pytest_crystallize._cache import StepCache
-from pytest_crystallize._fingerprint import code_fingerprint, digest_value
+from pytest_crystallize._engine.cache import StepCache
+from pytest_crystallize._engine.fingerprint import code_fingerprint, digest_value
 
 # When a property fails, hypothesis's pytest plugin imports libcst, whose import warns about
 # mypy_extensions.TypedDict in some versions; under `filterwarnings = error` that turns the
@@ -178,8 +178,8 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 import hashseed_step
-from pytest_crystallize._cache import StepCache
-from pytest_crystallize._fingerprint import code_fingerprint, digest_value
+from pytest_crystallize._engine.cache import StepCache
+from pytest_crystallize._engine.fingerprint import code_fingerprint, digest_value
 print(json.dumps(__EXPRESSIONS__))
 """
 

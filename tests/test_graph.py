@@ -1,6 +1,6 @@
 """Experiment graphs: dependency order, which upstream file a downstream run reads, bad input.
 
-The rule under test (``pytest_crystallize._graph``): a downstream run reads the upstream run
+The rule under test (``pytest_crystallize._engine.graph``): a downstream run reads the upstream run
 of the same replicate and of the condition with the same name, else the upstream baseline;
 inside ``graph.run()`` the file is the one this graph run wrote.
 """
@@ -27,7 +27,7 @@ from pytest_crystallize import (
     pipeline_step,
     treatment,
 )
-from pytest_crystallize._errors import CrystallizeError
+from pytest_crystallize._engine.errors import CrystallizeError
 
 ORDER: list[str] = []  # experiments in the order their steps ran
 UPSTREAM = {"offset": 0}  # changes what the upstream writes without changing its definition

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_crystallize._seeds import replicate_seed, stable_int
+from pytest_crystallize._engine.seeds import replicate_seed, stable_int
 
 INI = "[pytest]\naddopts = -p no:benchmark -p no:hypothesispytest\n"
 MODES = [["-n", "0"], ["-n", "2"]]

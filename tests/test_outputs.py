@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 import scipy.stats
 
-from pytest_crystallize import _reporting
-from pytest_crystallize._reporting import LiveProgress
-from pytest_crystallize._seeds import replicate_seed, stable_int
+from pytest_crystallize._engine.seeds import replicate_seed, stable_int
+from pytest_crystallize._harness import terminal as _reporting
+from pytest_crystallize._harness.terminal import LiveProgress
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 SCHEMA = json.loads((DOCS / "report-schema.json").read_text(encoding="utf-8"))

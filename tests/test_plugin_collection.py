@@ -54,7 +54,7 @@ def test_without_the_flag_the_plugin_imports_no_numpy_scipy_or_collection_code(
         "import sys, pytest\n"
         "pytest.main([])\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('numpy', 'scipy')"
-        " or m.startswith(('pytest_crystallize._collect', 'pytest_crystallize._verdicts')))\n"
+        " or m.startswith(('pytest_crystallize._harness.collect', 'pytest_crystallize._harness.board')))\n"
         "print('heavy modules:', heavy)\n"
     )
     result = ourtester.run(sys.executable, "-c", code)

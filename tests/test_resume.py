@@ -22,7 +22,7 @@ from pytest_crystallize import (
     pipeline_step,
     treatment,
 )
-from pytest_crystallize._errors import CrystallizeUsageError
+from pytest_crystallize._engine.errors import CrystallizeUsageError
 
 CALLS = Path("calls.txt")
 FAIL = {"condition": None}  # the condition whose replicate 1 raises, if any

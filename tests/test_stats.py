@@ -28,9 +28,9 @@ from pytest_crystallize import (
     treatment,
 )
 from pytest_crystallize import verifier as verifier_factory
-from pytest_crystallize._hypotheses import Samples, adjust_pvalues, evaluate
-from pytest_crystallize._judge import judge
-from pytest_crystallize._results import ConditionMetrics
+from pytest_crystallize._engine.hypotheses import Samples, adjust_pvalues, evaluate
+from pytest_crystallize._engine.results import ConditionMetrics
+from pytest_crystallize._report.judge import judge
 
 N = 12
 SEEDS = tuple(range(100, 100 + N))

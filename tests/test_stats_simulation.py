@@ -19,8 +19,8 @@ import pytest
 from scipy import stats as ss
 
 from pytest_crystallize import BASELINE_CONDITION, Hypothesis, stats
-from pytest_crystallize._hypotheses import Samples, evaluate
-from pytest_crystallize._results import ConditionMetrics
+from pytest_crystallize._engine.hypotheses import Samples, evaluate
+from pytest_crystallize._engine.results import ConditionMetrics
 
 SIMULATIONS = 2_000
 N = 12  # replicates per condition unless noted

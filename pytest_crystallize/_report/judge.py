@@ -14,10 +14,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._context import BASELINE_CONDITION
-from ._errors import HypothesisError, MissingMetricError
-from ._experiment import Experiment
-from ._hypotheses import (
+from .._engine.context import BASELINE_CONDITION
+from .._engine.errors import HypothesisError, MissingMetricError
+from .._engine.experiment import Experiment
+from .._engine.hypotheses import (
     Hypothesis,
     VerifierCallable,
     as_mapping,
@@ -25,7 +25,7 @@ from ._hypotheses import (
     evaluate,
     output_pvalue,
 )
-from ._results import (
+from .._engine.results import (
     ConditionMetrics,
     HypothesisResult,
     RunResult,
@@ -267,8 +267,8 @@ def planned(
 
     import numpy as np
 
-    from ._power import replicates_needed
-    from ._stats_common import stdev
+    from ..stats._common import stdev
+    from ..stats._power import replicates_needed
 
     size, relative = effect
     conditions = [BASELINE_CONDITION, *{v.treatment: None for v in verdicts}]

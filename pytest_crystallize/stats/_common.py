@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, final
 
-from ._errors import CrystallizeUsageError, HypothesisError
+from .._engine.errors import CrystallizeUsageError, HypothesisError
 
 _ALTERNATIVES = ("two-sided", "greater", "less")
 POWER = 0.8

@@ -19,23 +19,23 @@ from typing import Any
 
 import pytest
 
-from ._baselines import baseline_path, compare, fingerprint, load, parse_gate, record, save
-from ._cache import CacheStats
-from ._collect import chunk_ranges, load_experiments, prepare_artifact_dirs, worker_count
-from ._context import BASELINE_CONDITION
-from ._errors import CrystallizeUsageError
-from ._experiment import Experiment
-from ._judge import judge, planned
-from ._outputs import (
+from .._engine.cache import CacheStats
+from .._engine.context import BASELINE_CONDITION
+from .._engine.errors import CrystallizeUsageError
+from .._engine.experiment import Experiment
+from .._engine.plugins import write_atomic
+from .._engine.results import RunResult, Verdict
+from .._report.documents import (
     experiment_document,
     markdown,
     session_document,
     write_json,
     write_markdown,
 )
-from ._plugins import write_atomic
-from ._reporting import RUNS_ATTR, VERDICT_ATTR
-from ._results import RunResult, Verdict
+from .._report.judge import judge, planned
+from .._store.baselines import baseline_path, compare, fingerprint, load, parse_gate, record, save
+from .collect import chunk_ranges, load_experiments, prepare_artifact_dirs, worker_count
+from .terminal import RUNS_ATTR, VERDICT_ATTR
 
 _STOPPED = "did not run: the session stopped first (-x, --maxfail, an interrupt or a crash)"
 
@@ -363,7 +363,7 @@ class VerdictBoard:
         if summary:
             write_markdown(Path(summary), text, append=True)
         if targets["html"]:
-            from ._html import render
+            from .._report.html import render
 
             write_atomic(Path(targets["html"]), render(document))
 

@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._errors import CrystallizeUsageError
-from ._fingerprint import KeyedHash, code_fingerprint, digest_value, update_value
-from ._plugins import BasePlugin, write_atomic
+from .errors import CrystallizeUsageError
+from .fingerprint import KeyedHash, code_fingerprint, digest_value, update_value
+from .plugins import BasePlugin, write_atomic
 
 if TYPE_CHECKING:
-    from ._context import FrozenContext
-    from ._experiment import Experiment
-    from ._results import Result
+    from .context import FrozenContext
+    from .experiment import Experiment
+    from .results import Result
 
 FORMAT_VERSION = 1
 _MAGIC = b"CRYSTAL" + bytes([FORMAT_VERSION])

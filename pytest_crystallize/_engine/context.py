@@ -8,8 +8,8 @@ from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from ._errors import ContextMutationError, CrystallizeUsageError
-from ._seeds import stable_int
+from .errors import ContextMutationError, CrystallizeUsageError
+from .seeds import stable_int
 
 if TYPE_CHECKING:
     import numpy as np

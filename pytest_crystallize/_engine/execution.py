@@ -16,16 +16,16 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._errors import CrystallizeUsageError, ShippingError
-from ._plugins import BasePlugin
-from ._seeds import default_seed_function
+from .errors import CrystallizeUsageError, ShippingError
+from .plugins import BasePlugin
+from .seeds import default_seed_function
 
 if TYPE_CHECKING:
     import concurrent.futures
 
-    from ._experiment import Experiment
-    from ._results import RunResult
-    from ._run import RunPlan
+    from .experiment import Experiment
+    from .results import RunResult
+    from .run import RunPlan
 
 
 class _Progress:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._results import Result
+    from .results import Result
 
 
 class CrystallizeError(Exception):

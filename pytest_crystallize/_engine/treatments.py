@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._context import RESERVED_KEYS, FrozenContext
-from ._errors import CrystallizeUsageError, ExperimentDefinitionError
+from .context import RESERVED_KEYS, FrozenContext
+from .errors import CrystallizeUsageError, ExperimentDefinitionError
 
 
 class Treatment:

@@ -16,8 +16,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ._errors import CrystallizeUsageError
-from ._plugins import BasePlugin
+from .errors import CrystallizeUsageError
+from .plugins import BasePlugin
 
 _SEED_LIMIT = 2**32
 

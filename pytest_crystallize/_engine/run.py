@@ -13,7 +13,7 @@ from time import perf_counter
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
-from ._cache import (
+from .cache import (
     CacheEntry,
     CachePlugin,
     CacheStats,
@@ -24,14 +24,14 @@ from ._cache import (
     restore_random,
     step_code,
 )
-from ._context import CONDITION_KEY, REPLICATE_KEY, SEED_KEY, FrozenContext
-from ._errors import CrystallizeUsageError, PipelineExecutionError
-from ._results import RunError, RunResult
-from ._seeds import SeedPlugin, replicate_seed
-from ._steps import FunctionStep, PipelineStep, unpack_output
+from .context import CONDITION_KEY, REPLICATE_KEY, SEED_KEY, FrozenContext
+from .errors import CrystallizeUsageError, PipelineExecutionError
+from .results import RunError, RunResult
+from .seeds import SeedPlugin, replicate_seed
+from .steps import FunctionStep, PipelineStep, unpack_output
 
 if TYPE_CHECKING:
-    from ._experiment import Experiment
+    from .experiment import Experiment
 
 
 def _refuse_coroutine(step: PipelineStep, out: Any) -> None:

@@ -15,8 +15,8 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
-from ._context import FrozenContext, _read
-from ._errors import CrystallizeUsageError, ExperimentDefinitionError, PipelineExecutionError
+from .context import FrozenContext, _read
+from .errors import CrystallizeUsageError, ExperimentDefinitionError, PipelineExecutionError
 
 _NO_DEFAULT = inspect.Parameter.empty
 _T = TypeVar("_T")

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, final
 
-from ._errors import ExperimentRunError
+from .errors import ExperimentRunError
 
 _PACKAGE_DIR = str(Path(__file__).parent)
 

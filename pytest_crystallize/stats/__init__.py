@@ -18,11 +18,9 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from ._errors import CrystallizeUsageError, HypothesisError
-from ._gates import equivalent, non_inferior
-from ._hypotheses import verifier
-from ._power import PlanResult, min_pvalue, plan, replicates_needed
-from ._stats_common import (
+from .._engine.errors import CrystallizeUsageError, HypothesisError
+from .._engine.hypotheses import verifier
+from ._common import (
     BOOTSTRAP_RESAMPLES,
     MAX_RESAMPLES,
     RESAMPLING_SEED,
@@ -39,6 +37,8 @@ from ._stats_common import (
     t_intervals,
     t_parts,
 )
+from ._gates import equivalent, non_inferior
+from ._power import PlanResult, min_pvalue, plan, replicates_needed
 
 # --- t-tests ------------------------------------------------------------------------------
 

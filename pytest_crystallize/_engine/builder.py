@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._errors import ExperimentDefinitionError
-from ._experiment import Experiment
-from ._hypotheses import Hypothesis
-from ._plugins import BasePlugin
-from ._steps import Pipeline, PipelineStep, coerce_component
+from .errors import ExperimentDefinitionError
+from .experiment import Experiment
+from .hypotheses import Hypothesis
+from .plugins import BasePlugin
+from .steps import Pipeline, PipelineStep, coerce_component
 
 
 class ExperimentBuilder:

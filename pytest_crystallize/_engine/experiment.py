@@ -10,34 +10,34 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._context import (
+from .context import (
     BASELINE_CONDITION,
     RESERVED_KEYS,
     FrozenContext,
 )
-from ._errors import (
+from .errors import (
     CrystallizeUsageError,
     ExperimentDefinitionError,
     HypothesisError,
     MissingMetricError,
 )
-from ._hypotheses import Hypothesis, check_correction, check_metrics, evaluate
-from ._plugins import ArtifactPlugin, BasePlugin, LoggingPlugin, PluginManager, overrides
-from ._results import (
+from .hypotheses import Hypothesis, check_correction, check_metrics, evaluate
+from .plugins import ArtifactPlugin, BasePlugin, LoggingPlugin, PluginManager, overrides
+from .results import (
     ExperimentMetrics,
     Result,
     RunResult,
     build_artifacts,
     build_metrics,
 )
-from ._seeds import SeedPlugin
-from ._steps import (
+from .seeds import SeedPlugin
+from .steps import (
     DataSource,
     Pipeline,
     PipelineStep,
     coerce_component,
 )
-from ._treatments import Treatment, coerce_treatment
+from .treatments import Treatment, coerce_treatment
 
 
 def _check_replicates(value: Any, experiment: str) -> int:
@@ -62,8 +62,8 @@ def _loop_is_running() -> bool:
 
 
 if TYPE_CHECKING:
-    from ._builder import ExperimentBuilder
-    from ._run import RunPlan
+    from .builder import ExperimentBuilder
+    from .run import RunPlan
 
 # --- experiment ---------------------------------------------------------------------------
 
@@ -121,7 +121,7 @@ class Experiment:
 
     @classmethod
     def builder(cls, name: str | None = None) -> ExperimentBuilder:
-        from ._builder import ExperimentBuilder
+        from .builder import ExperimentBuilder
 
         return ExperimentBuilder(name)
 
@@ -319,7 +319,7 @@ class Experiment:
         if strategy not in (None, "rerun", "resume"):
             msg = f"run(strategy=...) takes 'rerun' (the default) or 'resume', got {strategy!r}"
             raise CrystallizeUsageError(msg)
-        from ._run import RunPlan
+        from .run import RunPlan
 
         exp = self._overridden(treatments, hypotheses, replicates)
         if strategy is not None and strategy != exp.strategy:
@@ -408,7 +408,7 @@ class Experiment:
         if treatment is not None:
             chosen = treatment if isinstance(treatment, Treatment) else self._find(treatment)
             exp = self._overridden([chosen], [], 1)
-        from ._run import RunPlan
+        from .run import RunPlan
 
         plan = RunPlan(exp, only=chosen.name if treatment is not None else BASELINE_CONDITION)
         return plan.apply(data=data, seed=seed, use_data=data is not None)
@@ -444,7 +444,7 @@ class Experiment:
     ) -> DataSource:
         """A data source giving the path of file ``name`` that ``step`` wrote for the same
         replicate in the newest version on disk (inside a graph, prefer an Artifact)."""
-        from ._graph import DiskArtifact
+        from .graph import DiskArtifact
 
         return DiskArtifact(self, step, name, condition)
 
@@ -469,7 +469,7 @@ def _check_reachable(hyp: Hypothesis, replicates: int, label: str) -> None:
     factory = getattr(verifier, "factory", None)
     if factory is None or not factory.fn.__module__.startswith("pytest_crystallize."):
         return
-    from ._power import min_pvalue
+    from ..stats._power import min_pvalue
 
     alpha = getattr(verifier, "params", {}).get("alpha")
     if alpha is None:
@@ -489,7 +489,7 @@ def _check_reachable(hyp: Hypothesis, replicates: int, label: str) -> None:
 
 def _claim_outputs(experiment: Experiment, outputs: list[Any], label: str) -> list[Any]:
     """Make ``experiment`` the producer of each declared Artifact (one producer each)."""
-    from ._graph import Artifact
+    from .graph import Artifact
 
     for art in outputs:
         if not isinstance(art, Artifact):
@@ -510,7 +510,7 @@ def _kind(component: Any) -> str:
 
 
 def _with_defaults(plugins: list[BasePlugin], label: str) -> list[BasePlugin]:
-    from ._execution import SerialExecution
+    from .execution import SerialExecution
 
     for plugin in plugins:
         if not isinstance(plugin, BasePlugin):

@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ._errors import CrystallizeUsageError, HypothesisError, MissingMetricError
-from ._results import ConditionMetrics, HypothesisResult
+from .errors import CrystallizeUsageError, HypothesisError, MissingMetricError
+from .results import ConditionMetrics, HypothesisResult
 
 _SAMPLE_PARAMS = ("baseline", "treatment", "baseline_samples", "treatment_samples")
 

@@ -25,7 +25,7 @@ from typing import Any
 _LIBRARY_DIRS = tuple(
     {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
 )
-_OWN_DIR = str(PurePath(__file__).parent)
+_OWN_DIR = str(PurePath(__file__).parent.parent)  # the whole package, not only the engine
 _MAX_DEPTH = 64
 
 

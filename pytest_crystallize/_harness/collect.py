@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from _pytest.pathlib import import_path
 
-from ._cache import StepCache, check_cache_size
-from ._context import BASELINE_CONDITION, FrozenContext
-from ._errors import CrystallizeError
-from ._experiment import Experiment
-from ._graph import PLAN_FACTORY, ExperimentGraph
-from ._plugins import ArtifactPlugin
-from ._reporting import RUNS_ATTR, LiveProgress
-from ._results import RunError, RunResult, user_traceback
-from ._run import RunPlan
-from ._steps import PipelineStep
+from .._engine.cache import StepCache, check_cache_size
+from .._engine.context import BASELINE_CONDITION, FrozenContext
+from .._engine.errors import CrystallizeError
+from .._engine.experiment import Experiment
+from .._engine.graph import PLAN_FACTORY, ExperimentGraph
+from .._engine.plugins import ArtifactPlugin
+from .._engine.results import RunError, RunResult, user_traceback
+from .._engine.run import RunPlan
+from .._engine.steps import PipelineStep
+from .terminal import RUNS_ATTR, LiveProgress
 
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr

@@ -24,14 +24,14 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._context import BASELINE_CONDITION, CONDITION_KEY, REPLICATE_KEY, FrozenContext
-from ._errors import CrystallizeError, CrystallizeUsageError, ExperimentDefinitionError
-from ._steps import DataSource
+from .context import BASELINE_CONDITION, CONDITION_KEY, REPLICATE_KEY, FrozenContext
+from .errors import CrystallizeError, CrystallizeUsageError, ExperimentDefinitionError
+from .steps import DataSource
 
 if TYPE_CHECKING:
-    from ._experiment import Experiment
-    from ._results import Result
-    from ._run import RunPlan
+    from .experiment import Experiment
+    from .results import Result
+    from .run import RunPlan
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -194,7 +194,7 @@ class DiskArtifact(DataSource):
         return f"{self.experiment.artifact_name}/{self.step}/{self.file_name}"
 
     def fetch(self, ctx: FrozenContext) -> Path:
-        from ._plugins import ArtifactPlugin, _version_numbers
+        from .plugins import ArtifactPlugin, _version_numbers
 
         plugin = self.experiment.get_plugin(ArtifactPlugin) or ArtifactPlugin()
         base = plugin.experiment_dir(self.experiment)
@@ -250,7 +250,7 @@ def upstream_file(producer: Experiment, name: str, condition: str, replicate: in
     if files is None:
         plan = _PLANS.get(id(producer))
         if plan is None:
-            from ._run import RunPlan
+            from .run import RunPlan
 
             plan = _PLANS[id(producer)] = (
                 PLAN_FACTORY[0](producer) if PLAN_FACTORY else RunPlan(producer)
@@ -294,7 +294,7 @@ class ExperimentGraph:
     """
 
     def __init__(self, *experiments: Experiment | Iterable[Experiment], name: str | None = None):
-        from ._experiment import Experiment
+        from .experiment import Experiment
 
         flat: list[Experiment] = []
         for item in experiments:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ._collect import WORKERS_KEY, worker_count
+from .collect import WORKERS_KEY, worker_count
 
 
 class XdistHooks:

@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from . import hookspecs
-from ._errors import CrystallizeUsageError
-from ._results import plain
+from .. import hookspecs
+from .errors import CrystallizeUsageError
+from .results import plain
 
 if TYPE_CHECKING:
-    from ._context import FrozenContext
-    from ._experiment import Experiment
-    from ._results import Result, RunResult
-    from ._run import RunPlan
-    from ._steps import PipelineStep
+    from .context import FrozenContext
+    from .experiment import Experiment
+    from .results import Result, RunResult
+    from .run import RunPlan
+    from .steps import PipelineStep
 
 _LOGGER = logging.getLogger("pytest_crystallize")
 METADATA_FILENAME = "metadata.json"
@@ -235,7 +235,7 @@ class ArtifactPlugin(BasePlugin):
     def completed_runs(self, experiment: Experiment) -> list[RunResult]:
         """The runs of conditions that finished without error in this version, if it was made
         from the same definition: what ``run(strategy="resume")`` need not compute again."""
-        from ._baselines import fingerprint
+        from .._store.baselines import fingerprint
 
         if self.version_dir is None:
             return []
@@ -286,7 +286,7 @@ class ArtifactPlugin(BasePlugin):
                 steps = manifest.setdefault(name, [])
                 if step_name not in steps:
                     steps.append(step_name)
-        from ._baselines import fingerprint
+        from .._store.baselines import fingerprint
 
         metadata = {
             "name": experiment.artifact_name,
@@ -340,7 +340,7 @@ def _plain(value: Any) -> Any:
 
 def _runs_from_results(condition: str, saved: Mapping[str, Any]) -> list[RunResult]:
     """The runs of one condition from its ``results.json`` (columns per metric)."""
-    from ._results import RunResult
+    from .results import RunResult
 
     multi = set(saved.get("multi", ()))
     files: dict[int, list[tuple[str, str, str]]] = {}

@@ -6,9 +6,9 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._errors import CrystallizeUsageError, HypothesisError
-from ._hypotheses import verifier
-from ._stats_common import (
+from .._engine.errors import CrystallizeUsageError, HypothesisError
+from .._engine.hypotheses import verifier
+from ._common import (
     TestResult,
     degenerate_result,
     describe,

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from ._cache import CacheStats
-from ._results import Verdict
+from .._engine.cache import CacheStats
+from .._engine.results import Verdict
 
 RUNS_ATTR = "crystallize_runs"
 VERDICT_ATTR = "crystallize_verdict"

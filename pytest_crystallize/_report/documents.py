@@ -16,9 +16,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ._cache import CacheStats
-from ._plugins import write_atomic
-from ._results import RunResult, Verdict, build_metrics, plain
+from .._engine.cache import CacheStats
+from .._engine.plugins import write_atomic
+from .._engine.results import RunResult, Verdict, build_metrics, plain
 
 SCHEMA_VERSION = 1
 _PACKAGES = ("pytest-crystallize", "pytest", "pluggy", "pytest-xdist", "scipy", "numpy")

@@ -19,16 +19,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._cache import step_code
-from ._context import BASELINE_CONDITION
-from ._errors import CrystallizeUsageError
-from ._experiment import Experiment
-from ._fingerprint import code_fingerprint, update_value
-from ._graph import artifacts_read
-from ._hypotheses import Samples
-from ._plugins import write_atomic
-from ._results import ConditionMetrics, RunResult, Verdict, build_metrics
-from ._seeds import SeedPlugin
+from .._engine.cache import step_code
+from .._engine.context import BASELINE_CONDITION
+from .._engine.errors import CrystallizeUsageError
+from .._engine.experiment import Experiment
+from .._engine.fingerprint import code_fingerprint, update_value
+from .._engine.graph import artifacts_read
+from .._engine.hypotheses import Samples
+from .._engine.plugins import write_atomic
+from .._engine.results import ConditionMetrics, RunResult, Verdict, build_metrics
+from .._engine.seeds import SeedPlugin
 
 FORMAT = 1
 _GATE = re.compile(r"^(?P<metric>[^:]+):(?P<sign>[+-])(?P<size>\d+(?:\.\d*)?|\.\d+)(?P<pct>%?)$")
@@ -194,7 +194,7 @@ def _compare_metric(
     gates: Mapping[str, tuple[float, bool, bool]],
     notes: list[str],
 ) -> Verdict:
-    from . import stats
+    from .. import stats
 
     now_values, old_values = current.metrics[metric], then["metrics"][metric]
     old_seeds = then["seeds"]

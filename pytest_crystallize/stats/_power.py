@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, final
 
-from ._errors import CrystallizeUsageError
-from ._stats_common import (
+from .._engine.errors import CrystallizeUsageError
+from ._common import (
     BOOTSTRAP_RESAMPLES,
     MAX_RESAMPLES,
     POWER,
