@@ -2,7 +2,24 @@
 
 Every public name is imported on first use (PEP 562): pytest loads the plugin, and so this
 package, in every run of every project that installs it, and a run without
-``--crystallize`` must not pay for the library.
+``--crystallize`` must not pay for the library. ``_EXPORTS`` below is the one list of public
+names; ``__all__`` derives from it, and a test checks the ``TYPE_CHECKING`` imports against it.
+
+Module map (each wing imports only the wings below it; tests/test_architecture.py checks):
+
+    plugin.py      pytest entry point: hooks only, delegating to _harness
+    hookspecs.py   the experiment lifecycle hookspecs (public)
+    _harness/      the pytest layer: collection and chunk items (collect), the verdict board
+                   (board), terminal output (terminal), xdist hooks (xdist)
+    _report/       the judge (verdict decisions and messages), JSON and Markdown documents, HTML
+    _store/        baselines saved and compared across commits
+    stats/         the public verifiers (pytest_crystallize.stats), shared computations,
+                   equivalence and non-inferiority gates, power
+    _engine/       what runs an experiment, in a script or a worker: context, steps,
+                   treatments, inputs, experiment and builder, run plan, execution, seeds,
+                   plugins, artifacts, step cache, fingerprints, atomic writes, hypotheses,
+                   family correction, results, errors, graphs, upstream runs; never imports
+                   pytest
 """
 
 from __future__ import annotations
@@ -11,215 +28,166 @@ import importlib as _importlib
 import typing as _typing
 
 if _typing.TYPE_CHECKING:
-    from . import hookspecs
-    from ._engine.builder import ExperimentBuilder
-    from ._engine.cache import CachePlugin
-    from ._engine.context import (
-        BASELINE_CONDITION,
-        CONDITION_KEY,
-        REPLICATE_KEY,
-        SEED_KEY,
-        ArtifactLog,
-        FrozenContext,
-        FrozenMetrics,
-        LoggingContext,
-        standalone_context,
-    )
-    from ._engine.errors import (
-        ContextMutationError,
-        CrystallizeError,
-        CrystallizeUsageError,
-        ExperimentDefinitionError,
-        ExperimentRunError,
-        HypothesisError,
-        MissingMetricError,
-        PipelineExecutionError,
-        ShippingError,
-    )
-    from ._engine.execution import AsyncExecution, ParallelExecution, SerialExecution
-    from ._engine.experiment import Experiment
-    from ._engine.graph import Artifact, ExperimentGraph, ExperimentInput, MultiArtifactDataSource
-    from ._engine.hypotheses import (
-        Hypothesis,
-        VerifierCallable,
-        hypothesis,
-        rank_by_p_value,
-        verifier,
-    )
-    from ._engine.plugins import (
-        METADATA_FILENAME,
-        ArtifactPlugin,
-        BasePlugin,
-        LoggingPlugin,
-        load_all_metrics,
-        load_metrics,
-    )
-    from ._engine.results import (
-        ConditionMetrics,
-        ExperimentMetrics,
-        HypothesisResult,
-        Result,
-        RunError,
-        RunResult,
-        TreatmentMetrics,
-    )
-    from ._engine.run import RunPlan
-    from ._engine.seeds import SeedPlugin, default_seed_function
-    from ._engine.steps import (
-        DataSource,
-        Pipeline,
-        PipelineStep,
-        clear_registry,
-        data_source,
-        get_datasource,
-        inject_from_ctx,
-        list_datasources,
-        pipeline,
-        pipeline_step,
-        register_datasource,
-        unregister_datasource,
-    )
-    from ._engine.treatments import Treatment, treatment
+    from . import hookspecs as hookspecs
+    from ._engine.artifacts import METADATA_FILENAME as METADATA_FILENAME
+    from ._engine.artifacts import ArtifactPlugin as ArtifactPlugin
+    from ._engine.artifacts import load_all_metrics as load_all_metrics
+    from ._engine.artifacts import load_metrics as load_metrics
+    from ._engine.builder import ExperimentBuilder as ExperimentBuilder
+    from ._engine.cache import CachePlugin as CachePlugin
+    from ._engine.context import BASELINE_CONDITION as BASELINE_CONDITION
+    from ._engine.context import CONDITION_KEY as CONDITION_KEY
+    from ._engine.context import REPLICATE_KEY as REPLICATE_KEY
+    from ._engine.context import SEED_KEY as SEED_KEY
+    from ._engine.context import ArtifactLog as ArtifactLog
+    from ._engine.context import FrozenContext as FrozenContext
+    from ._engine.context import FrozenMetrics as FrozenMetrics
+    from ._engine.context import LoggingContext as LoggingContext
+    from ._engine.context import standalone_context as standalone_context
+    from ._engine.errors import ContextMutationError as ContextMutationError
+    from ._engine.errors import CrystallizeError as CrystallizeError
+    from ._engine.errors import CrystallizeUsageError as CrystallizeUsageError
+    from ._engine.errors import ExperimentDefinitionError as ExperimentDefinitionError
+    from ._engine.errors import ExperimentRunError as ExperimentRunError
+    from ._engine.errors import HypothesisError as HypothesisError
+    from ._engine.errors import MissingMetricError as MissingMetricError
+    from ._engine.errors import PipelineExecutionError as PipelineExecutionError
+    from ._engine.errors import ShippingError as ShippingError
+    from ._engine.execution import AsyncExecution as AsyncExecution
+    from ._engine.execution import ParallelExecution as ParallelExecution
+    from ._engine.execution import SerialExecution as SerialExecution
+    from ._engine.experiment import Experiment as Experiment
+    from ._engine.graph import ExperimentGraph as ExperimentGraph
+    from ._engine.hypotheses import Hypothesis as Hypothesis
+    from ._engine.hypotheses import VerifierCallable as VerifierCallable
+    from ._engine.hypotheses import hypothesis as hypothesis
+    from ._engine.hypotheses import rank_by_p_value as rank_by_p_value
+    from ._engine.hypotheses import verifier as verifier
+    from ._engine.inputs import Artifact as Artifact
+    from ._engine.inputs import ExperimentInput as ExperimentInput
+    from ._engine.inputs import MultiArtifactDataSource as MultiArtifactDataSource
+    from ._engine.plugins import BasePlugin as BasePlugin
+    from ._engine.plugins import LoggingPlugin as LoggingPlugin
+    from ._engine.plugins import SeedPlugin as SeedPlugin
+    from ._engine.results import ConditionMetrics as ConditionMetrics
+    from ._engine.results import ExperimentMetrics as ExperimentMetrics
+    from ._engine.results import HypothesisResult as HypothesisResult
+    from ._engine.results import Result as Result
+    from ._engine.results import RunError as RunError
+    from ._engine.results import RunResult as RunResult
+    from ._engine.results import TreatmentMetrics as TreatmentMetrics
+    from ._engine.run import RunPlan as RunPlan
+    from ._engine.seeds import default_seed_function as default_seed_function
+    from ._engine.steps import DataSource as DataSource
+    from ._engine.steps import Pipeline as Pipeline
+    from ._engine.steps import PipelineStep as PipelineStep
+    from ._engine.steps import clear_registry as clear_registry
+    from ._engine.steps import data_source as data_source
+    from ._engine.steps import get_datasource as get_datasource
+    from ._engine.steps import inject_from_ctx as inject_from_ctx
+    from ._engine.steps import list_datasources as list_datasources
+    from ._engine.steps import pipeline as pipeline
+    from ._engine.steps import pipeline_step as pipeline_step
+    from ._engine.steps import register_datasource as register_datasource
+    from ._engine.steps import unregister_datasource as unregister_datasource
+    from ._engine.treatments import Treatment as Treatment
+    from ._engine.treatments import treatment as treatment
 
-# Where each public name is defined.
-_MODULES = {
-    "Artifact": "._engine.graph",
-    "ArtifactLog": "._engine.context",
-    "ArtifactPlugin": "._engine.plugins",
-    "AsyncExecution": "._engine.execution",
-    "BASELINE_CONDITION": "._engine.context",
-    "BasePlugin": "._engine.plugins",
-    "CONDITION_KEY": "._engine.context",
-    "CachePlugin": "._engine.cache",
-    "ConditionMetrics": "._engine.results",
-    "ContextMutationError": "._engine.errors",
-    "CrystallizeError": "._engine.errors",
-    "CrystallizeUsageError": "._engine.errors",
-    "DataSource": "._engine.steps",
-    "Experiment": "._engine.experiment",
-    "ExperimentBuilder": "._engine.builder",
-    "ExperimentDefinitionError": "._engine.errors",
-    "ExperimentGraph": "._engine.graph",
-    "ExperimentInput": "._engine.graph",
-    "ExperimentMetrics": "._engine.results",
-    "ExperimentRunError": "._engine.errors",
-    "FrozenContext": "._engine.context",
-    "FrozenMetrics": "._engine.context",
-    "Hypothesis": "._engine.hypotheses",
-    "HypothesisError": "._engine.errors",
-    "HypothesisResult": "._engine.results",
-    "LoggingContext": "._engine.context",
-    "LoggingPlugin": "._engine.plugins",
-    "METADATA_FILENAME": "._engine.plugins",
-    "MissingMetricError": "._engine.errors",
-    "MultiArtifactDataSource": "._engine.graph",
-    "ParallelExecution": "._engine.execution",
-    "Pipeline": "._engine.steps",
-    "PipelineExecutionError": "._engine.errors",
-    "PipelineStep": "._engine.steps",
-    "REPLICATE_KEY": "._engine.context",
-    "Result": "._engine.results",
-    "RunError": "._engine.results",
-    "RunPlan": "._engine.run",
-    "RunResult": "._engine.results",
-    "SEED_KEY": "._engine.context",
-    "SeedPlugin": "._engine.seeds",
-    "SerialExecution": "._engine.execution",
-    "ShippingError": "._engine.errors",
-    "Treatment": "._engine.treatments",
-    "TreatmentMetrics": "._engine.results",
-    "VerifierCallable": "._engine.hypotheses",
-    "clear_registry": "._engine.steps",
-    "data_source": "._engine.steps",
-    "default_seed_function": "._engine.seeds",
-    "get_datasource": "._engine.steps",
-    "hookspecs": ".hookspecs",
-    "hypothesis": "._engine.hypotheses",
-    "inject_from_ctx": "._engine.steps",
-    "list_datasources": "._engine.steps",
-    "load_all_metrics": "._engine.plugins",
-    "load_metrics": "._engine.plugins",
-    "pipeline": "._engine.steps",
-    "pipeline_step": "._engine.steps",
-    "rank_by_p_value": "._engine.hypotheses",
-    "register_datasource": "._engine.steps",
-    "standalone_context": "._engine.context",
-    "treatment": "._engine.treatments",
-    "unregister_datasource": "._engine.steps",
-    "verifier": "._engine.hypotheses",
+# Each public name, written once, under the module that defines it.
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "._engine.artifacts": (
+        "ArtifactPlugin",
+        "METADATA_FILENAME",
+        "load_all_metrics",
+        "load_metrics",
+    ),
+    "._engine.builder": ("ExperimentBuilder",),
+    "._engine.cache": ("CachePlugin",),
+    "._engine.context": (
+        "BASELINE_CONDITION",
+        "CONDITION_KEY",
+        "REPLICATE_KEY",
+        "SEED_KEY",
+        "ArtifactLog",
+        "FrozenContext",
+        "FrozenMetrics",
+        "LoggingContext",
+        "standalone_context",
+    ),
+    "._engine.errors": (
+        "ContextMutationError",
+        "CrystallizeError",
+        "CrystallizeUsageError",
+        "ExperimentDefinitionError",
+        "ExperimentRunError",
+        "HypothesisError",
+        "MissingMetricError",
+        "PipelineExecutionError",
+        "ShippingError",
+    ),
+    "._engine.execution": (
+        "AsyncExecution",
+        "ParallelExecution",
+        "SerialExecution",
+    ),
+    "._engine.experiment": ("Experiment",),
+    "._engine.graph": ("ExperimentGraph",),
+    "._engine.hypotheses": (
+        "Hypothesis",
+        "VerifierCallable",
+        "hypothesis",
+        "rank_by_p_value",
+        "verifier",
+    ),
+    "._engine.inputs": (
+        "Artifact",
+        "ExperimentInput",
+        "MultiArtifactDataSource",
+    ),
+    "._engine.plugins": (
+        "BasePlugin",
+        "LoggingPlugin",
+        "SeedPlugin",
+    ),
+    "._engine.results": (
+        "ConditionMetrics",
+        "ExperimentMetrics",
+        "HypothesisResult",
+        "Result",
+        "RunError",
+        "RunResult",
+        "TreatmentMetrics",
+    ),
+    "._engine.run": ("RunPlan",),
+    "._engine.seeds": ("default_seed_function",),
+    "._engine.steps": (
+        "DataSource",
+        "Pipeline",
+        "PipelineStep",
+        "clear_registry",
+        "data_source",
+        "get_datasource",
+        "inject_from_ctx",
+        "list_datasources",
+        "pipeline",
+        "pipeline_step",
+        "register_datasource",
+        "unregister_datasource",
+    ),
+    "._engine.treatments": (
+        "Treatment",
+        "treatment",
+    ),
 }
+_MODULES = {name: module for module, names in _EXPORTS.items() for name in names}
+_MODULES["hookspecs"] = ".hookspecs"
 
-__all__ = [
-    "Artifact",
-    "ArtifactLog",
-    "ArtifactPlugin",
-    "AsyncExecution",
-    "BASELINE_CONDITION",
-    "BasePlugin",
-    "CONDITION_KEY",
-    "CachePlugin",
-    "ConditionMetrics",
-    "ContextMutationError",
-    "CrystallizeError",
-    "CrystallizeUsageError",
-    "DataSource",
-    "Experiment",
-    "ExperimentBuilder",
-    "ExperimentDefinitionError",
-    "ExperimentGraph",
-    "ExperimentInput",
-    "ExperimentMetrics",
-    "ExperimentRunError",
-    "FrozenContext",
-    "FrozenMetrics",
-    "Hypothesis",
-    "HypothesisError",
-    "HypothesisResult",
-    "LoggingContext",
-    "LoggingPlugin",
-    "METADATA_FILENAME",
-    "MissingMetricError",
-    "MultiArtifactDataSource",
-    "ParallelExecution",
-    "Pipeline",
-    "PipelineExecutionError",
-    "PipelineStep",
-    "REPLICATE_KEY",
-    "Result",
-    "RunError",
-    "RunPlan",
-    "RunResult",
-    "SEED_KEY",
-    "SeedPlugin",
-    "SerialExecution",
-    "ShippingError",
-    "Treatment",
-    "TreatmentMetrics",
-    "VerifierCallable",
-    "clear_registry",
-    "data_source",
-    "default_seed_function",
-    "get_datasource",
-    "hookspecs",
-    "hypothesis",
-    "inject_from_ctx",
-    "list_datasources",
-    "load_all_metrics",
-    "load_metrics",
-    "pipeline",
-    "pipeline_step",
-    "rank_by_p_value",
-    "register_datasource",
-    "standalone_context",
-    "treatment",
-    "unregister_datasource",
-    "verifier",
-]
+__all__ = sorted(_MODULES)
 
 
 def __getattr__(name: str) -> object:
     if name == "__version__":
-        from importlib.metadata import version
+        from importlib.metadata import version  # lazy: only a caller that asks pays
 
         return version("pytest-crystallize")
     module = _MODULES.get(name)

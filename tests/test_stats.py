@@ -28,7 +28,8 @@ from pytest_crystallize import (
     treatment,
 )
 from pytest_crystallize import verifier as verifier_factory
-from pytest_crystallize._engine.hypotheses import Samples, adjust_pvalues, evaluate
+from pytest_crystallize._engine.correction import adjust_pvalues
+from pytest_crystallize._engine.hypotheses import Samples, evaluate
 from pytest_crystallize._engine.results import ConditionMetrics
 from pytest_crystallize._report.judge import judge
 
@@ -874,11 +875,35 @@ def test_an_unreachable_alpha_is_an_error_when_the_experiment_is_built() -> None
         experiment_with(stats.wilcoxon(alpha=0.06), 5)
 
 
-def test_a_reachable_alpha_builds() -> None:
-    experiment_with(stats.wilcoxon(), 6)  # 0.03125 < 0.05
-    experiment_with(stats.wilcoxon(alpha=0.1), 5)  # 0.0625 < 0.1
-    experiment_with(stats.mann_whitney(), 4)  # 0.0286 < 0.05
-    experiment_with(stats.paired_t_test(), 2)
+@pytest.mark.parametrize(
+    ("verifier", "replicates", "smallest_p"),
+    [
+        pytest.param(stats.wilcoxon(), 6, 0.03125, id="wilcoxon-6"),  # 2 / 2**6 < 0.05
+        pytest.param(stats.wilcoxon(alpha=0.1), 5, 0.0625, id="wilcoxon-5-alpha-0.1"),  # < 0.1
+        pytest.param(stats.mann_whitney(), 4, 2 / 70, id="mann_whitney-4"),  # 2 / C(8, 4)
+        pytest.param(stats.paired_t_test(), 2, None, id="paired_t_test-2"),  # no floor
+    ],
+)
+def test_a_reachable_alpha_builds_an_experiment_whose_verdict_can_pass(
+    verifier: Any, replicates: int, smallest_p: float | None
+) -> None:
+    experiment = experiment_with(verifier, replicates)
+    assert experiment.replicates == replicates
+    (hyp,) = experiment.hypotheses
+    assert (hyp.name, hyp.verifier_name, hyp.metrics_spec) == ("h", verifier.name, "m")
+    assert [c for c, _ in experiment.conditions()] == [BASELINE_CONDITION, "t"]
+    # The most extreme data: every treated replicate above every baseline value, each
+    # difference distinct (no ties), so the test reaches its smallest p-value.
+    base = [float(i) for i in range(replicates)]
+    treated = [b + 10.0 + i / 1000 for i, b in enumerate(base)]
+    runs = runs_for({BASELINE_CONDITION: base, "t": treated})
+    (verdict,) = judge("stats", experiment, runs, ["t"])
+    assert verdict.outcome == "passed", verdict.message
+    assert verdict.pvalue is not None
+    assert verdict.alpha is not None
+    assert verdict.pvalue < verdict.alpha
+    if smallest_p is not None:
+        assert verdict.pvalue == pytest.approx(smallest_p)
 
 
 def nct_replicates(d_z: float, alpha: float = 0.05, power: float = 0.8) -> int:

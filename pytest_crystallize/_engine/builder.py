@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ExperimentDefinitionError
-from .experiment import Experiment
 from .hypotheses import Hypothesis
 from .plugins import BasePlugin
 from .steps import Pipeline, PipelineStep, coerce_component
+
+if TYPE_CHECKING:
+    from .experiment import Experiment
 
 
 class ExperimentBuilder:
@@ -19,7 +21,8 @@ class ExperimentBuilder:
     ``pipeline(...)`` takes priority over added steps.
     """
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, cls: type[Experiment], name: str | None = None) -> None:
+        self._cls = cls
         self._name = name
         self._datasource: Any = None
         self._pipeline: Pipeline | None = None
@@ -81,4 +84,4 @@ class ExperimentBuilder:
                 f"or .pipeline([...]) before .build()"
             )
             raise ExperimentDefinitionError(msg)
-        return Experiment(self._datasource, steps, name=self._name, **self._kwargs)
+        return self._cls(self._datasource, steps, name=self._name, **self._kwargs)

@@ -19,13 +19,15 @@ import pickle
 import random
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .atomic import write_atomic
 from .errors import CrystallizeUsageError
-from .fingerprint import KeyedHash, code_fingerprint, digest_value, update_value
-from .plugins import BasePlugin, write_atomic
+from .fingerprint import KeyedHash, digest_value, update_value
+from .plugins import BasePlugin
 
 if TYPE_CHECKING:
     from .context import FrozenContext
@@ -297,7 +299,7 @@ class RandomWatch:
     def after(self, ctx: FrozenContext) -> tuple[Any, Any, Any]:
         python, numpy = _global_states()
         generators = tuple(
-            (name, generator.bit_generator.state) for name, generator in (ctx._rngs or {}).items()
+            (name, generator.bit_generator.state) for name, generator in ctx.streams().items()
         )
         return (
             generators,
@@ -309,7 +311,8 @@ class RandomWatch:
 def restore_random(ctx: FrozenContext, saved: tuple[Any, Any, Any]) -> None:
     generators, python, numpy_state = saved
     for name, state in generators:
-        ctx._generator(name).bit_generator.state = state
+        generator = ctx.rng if name is None else ctx.rng_for(name)
+        generator.bit_generator.state = state
     if python is not None:
         random.setstate(python)
     if numpy_state is not None:
@@ -321,13 +324,7 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get(DIR_ENV) or Path(".crystallize") / "cache")
 
 
-def step_code(step: Any) -> bytes:
-    """The code fingerprint of a step: its function, or its class for class-based steps."""
-    factory = getattr(step, "factory", None)
-    return code_fingerprint(factory.fn if factory is not None else type(step))
-
-
-def reads_digest(values: dict[str, Any], keys: Any) -> tuple[tuple[str, bytes], ...]:
+def reads_digest(values: Mapping[str, Any], keys: Any) -> tuple[tuple[str, bytes], ...]:
     return tuple((k, digest_value(values.get(k))) for k in sorted(keys))
 
 

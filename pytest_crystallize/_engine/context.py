@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 from collections.abc import Iterator, Mapping
@@ -14,6 +15,8 @@ from .seeds import stable_int
 if TYPE_CHECKING:
     import numpy as np
 
+    from .upstream import Upstream
+
 CONDITION_KEY = "condition"
 REPLICATE_KEY = "replicate"
 SEED_KEY = "seed"
@@ -24,7 +27,7 @@ _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), range, frozense
 _LOGGER = logging.getLogger("pytest_crystallize")
 
 
-def _read(value: Any) -> Any:
+def detached(value: Any) -> Any:
     """Return ``value`` as a caller may use it without changing the context's copy."""
     if isinstance(value, _IMMUTABLE):
         return value
@@ -65,6 +68,24 @@ class FrozenMetrics:
 
     def __len__(self) -> int:
         return len(self._values)
+
+    def snapshot(self) -> dict[str, tuple[Any, ...]]:
+        """Every metric's values so far, as a plain dict of tuples."""
+        return {k: tuple(v) for k, v in self._values.items()}
+
+    def counts(self) -> dict[str, int]:
+        """How many values each metric holds now (a mark for :meth:`since`)."""
+        return {k: len(v) for k, v in self._values.items()}
+
+    def since(self, counts: Mapping[str, int]) -> tuple[tuple[str, Any, Any], ...]:
+        """``(name, value, tags)`` of every value recorded after ``counts`` was taken."""
+        return tuple(
+            (name, value, tags)
+            for name, series in self._values.items()
+            for value, tags in zip(
+                series[counts.get(name, 0) :], self._tags[name][counts.get(name, 0) :], strict=True
+            )
+        )
 
     def get_tags(self, key: str) -> tuple[Mapping[str, Any] | None, ...]:
         """Return the tags recorded with each value of ``key`` (``None`` where none were)."""
@@ -138,10 +159,10 @@ class FrozenContext:
         "_reads",
         "_rngs",
         "_seed_root",
-        "_upstream",
         "artifacts",
         "logger",
         "metrics",
+        "upstream",
     )
 
     def __init__(
@@ -154,10 +175,14 @@ class FrozenContext:
         self._seed_root = 0
         self._rngs: dict[str | None, Any] | None = None
         self._reads: set[str] | None = None  # recorded while a cacheable step computes
-        self._upstream: Mapping[tuple[str, str, int], str] | None = None  # see Artifact.fetch
+        self.upstream: Upstream | None = None  # where Artifact.fetch finds upstream files
+
+    # --- the run plan's interface (engine-internal; steps use the mapping API) -------------
 
     @classmethod
-    def _for_run(cls, data: dict[str, Any], seed_root: int) -> FrozenContext:
+    def for_run(
+        cls, data: dict[str, Any], seed_root: int, upstream: Upstream | None
+    ) -> FrozenContext:
         """Build a run's context around ``data`` (owned by the caller, not copied)."""
         ctx = cls.__new__(cls)
         ctx._data = data
@@ -167,19 +192,43 @@ class FrozenContext:
         ctx._seed_root = seed_root
         ctx._rngs = None
         ctx._reads = None
-        ctx._upstream = None
+        ctx.upstream = upstream
         return ctx
+
+    def raw(self) -> Mapping[str, Any]:
+        """The values themselves, read-only and without copies or read tracking."""
+        return MappingProxyType(self._data)
+
+    def overlay(self, values: Mapping[str, Any]) -> None:
+        """Replace or add values: how a treatment applies to a run's context."""
+        self._data.update(values)
+
+    @contextlib.contextmanager
+    def recording_reads(self) -> Iterator[set[str]]:
+        """Collect the keys read through ``ctx[...]`` and ``ctx.get`` inside the block."""
+        reads: set[str] = set()
+        self._reads = reads
+        try:
+            yield reads
+        finally:
+            self._reads = None
+
+    def streams(self) -> Mapping[str | None, np.random.Generator]:
+        """The generators made so far: ``None`` for ``ctx.rng``, else the stream's name."""
+        return MappingProxyType(self._rngs or {})
+
+    # --- the step's interface ----------------------------------------------------------------
 
     def __getitem__(self, key: str) -> Any:
         if self._reads is not None:
             self._reads.add(key)
-        return _read(self._data[key])
+        return detached(self._data[key])
 
     def get(self, key: str, default: Any = None) -> Any:
         if self._reads is not None:
             self._reads.add(key)
         if key in self._data:
-            return _read(self._data[key])
+            return detached(self._data[key])
         return default
 
     def __contains__(self, key: object) -> bool:
@@ -205,10 +254,6 @@ class FrozenContext:
         self._data[key] = value
 
     __setitem__ = add
-
-    def _overlay(self, values: Mapping[str, Any]) -> None:
-        """Replace or add values: how a callable treatment's returned mapping applies."""
-        self._data.update(values)
 
     def as_dict(self) -> Mapping[str, Any]:
         """Return a read-only snapshot of every value."""
@@ -270,7 +315,7 @@ class LoggingContext(FrozenContext):
         self._seed_root = ctx._seed_root
         self._rngs = ctx._rngs
         self._reads = ctx._reads
-        self._upstream = ctx._upstream
+        self.upstream = ctx.upstream
         self.reads: dict[str, Any] = {}
 
     def __getitem__(self, key: str) -> Any:

@@ -8,21 +8,26 @@ import hashlib
 import inspect
 import sys
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .artifacts import ArtifactPlugin, DiskArtifact
+from .builder import ExperimentBuilder
 from .context import (
     BASELINE_CONDITION,
     RESERVED_KEYS,
     FrozenContext,
 )
+from .correction import check_correction
 from .errors import (
     CrystallizeUsageError,
     ExperimentDefinitionError,
     HypothesisError,
     MissingMetricError,
 )
-from .hypotheses import Hypothesis, check_correction, check_metrics, evaluate
-from .plugins import ArtifactPlugin, BasePlugin, LoggingPlugin, PluginManager, overrides
+from .execution import SerialExecution
+from .hypotheses import Hypothesis, check_metrics, evaluate
+from .inputs import Artifact
+from .plugins import BasePlugin, LoggingPlugin, PluginManager, SeedPlugin, overrides
 from .results import (
     ExperimentMetrics,
     Result,
@@ -30,7 +35,7 @@ from .results import (
     build_artifacts,
     build_metrics,
 )
-from .seeds import SeedPlugin
+from .run import RunPlan
 from .steps import (
     DataSource,
     Pipeline,
@@ -60,10 +65,6 @@ def _loop_is_running() -> bool:
         return False
     return True
 
-
-if TYPE_CHECKING:
-    from .builder import ExperimentBuilder
-    from .run import RunPlan
 
 # --- experiment ---------------------------------------------------------------------------
 
@@ -121,9 +122,8 @@ class Experiment:
 
     @classmethod
     def builder(cls, name: str | None = None) -> ExperimentBuilder:
-        from .builder import ExperimentBuilder
-
-        return ExperimentBuilder(name)
+        """A fluent builder: ``Experiment.builder("name").datasource(...)...build()``."""
+        return ExperimentBuilder(cls, name)
 
     @property
     def artifact_name(self) -> str:
@@ -251,7 +251,7 @@ class Experiment:
         where it executes in a helper thread; from async code prefer ``await arun(...)``.
         """
         call = functools.partial(
-            self._run,
+            self.execute,
             treatments=treatments,
             hypotheses=hypotheses,
             replicates=replicates,
@@ -274,7 +274,7 @@ class Experiment:
     ) -> Result:
         """``run()`` for async code: the event loop stays free while the runs execute."""
         call = functools.partial(
-            self._run,
+            self.execute,
             treatments=treatments,
             hypotheses=hypotheses,
             replicates=replicates,
@@ -284,7 +284,7 @@ class Experiment:
 
         return await asyncio.get_running_loop().run_in_executor(None, call)
 
-    def _overridden(
+    def overridden(
         self,
         treatments: Iterable[Any] | None,
         hypotheses: Iterable[Hypothesis] | None,
@@ -307,7 +307,7 @@ class Experiment:
         exp.validate()
         return exp
 
-    def _run(
+    def execute(
         self,
         *,
         treatments: Iterable[Any] | None,
@@ -319,15 +319,13 @@ class Experiment:
         if strategy not in (None, "rerun", "resume"):
             msg = f"run(strategy=...) takes 'rerun' (the default) or 'resume', got {strategy!r}"
             raise CrystallizeUsageError(msg)
-        from .run import RunPlan
-
-        exp = self._overridden(treatments, hypotheses, replicates)
+        exp = self.overridden(treatments, hypotheses, replicates)
         if strategy is not None and strategy != exp.strategy:
             exp = copy.copy(exp)
             exp.strategy = strategy
         hook = exp.plugin_manager().hook
         plan = RunPlan(exp)
-        plan.upstream.update(upstream or {})
+        plan.upstream.known.update(upstream or {})
         hook.before_run(experiment=exp)
         done = exp._completed() if exp.strategy == "resume" else []
         if done:
@@ -407,9 +405,7 @@ class Experiment:
         exp = self
         if treatment is not None:
             chosen = treatment if isinstance(treatment, Treatment) else self._find(treatment)
-            exp = self._overridden([chosen], [], 1)
-        from .run import RunPlan
-
+            exp = self.overridden([chosen], [], 1)
         plan = RunPlan(exp, only=chosen.name if treatment is not None else BASELINE_CONDITION)
         return plan.apply(data=data, seed=seed, use_data=data is not None)
 
@@ -424,7 +420,7 @@ class Experiment:
             if treatment is None
             else [treatment if isinstance(treatment, Treatment) else self._find(treatment)]
         )
-        exp = self._overridden(chosen, [], 1)
+        exp = self.overridden(chosen, [], 1)
         if exp is self:
             exp = copy.copy(self)
         kept = [
@@ -437,15 +433,13 @@ class Experiment:
             kept + ([LoggingPlugin(verbose=True)] if verbose else []), exp.artifact_name
         )
         exp._pm = None
-        return exp._run(treatments=None, hypotheses=None, replicates=None, strategy=None)
+        return exp.execute(treatments=None, hypotheses=None, replicates=None, strategy=None)
 
     def artifact_datasource(
         self, step: str, name: str = "data.json", condition: str = BASELINE_CONDITION
     ) -> DataSource:
         """A data source giving the path of file ``name`` that ``step`` wrote for the same
         replicate in the newest version on disk (inside a graph, prefer an Artifact)."""
-        from .graph import DiskArtifact
-
         return DiskArtifact(self, step, name, condition)
 
     def _find(self, name: str) -> Treatment:
@@ -467,17 +461,16 @@ def _check_reachable(hyp: Hypothesis, replicates: int, label: str) -> None:
     """Refuse a built-in test that can never reach its alpha with this many replicates."""
     verifier = hyp.verifier
     factory = getattr(verifier, "factory", None)
-    if factory is None or not factory.fn.__module__.startswith("pytest_crystallize."):
+    floor_of = getattr(factory, "floor", None)  # built-in verifiers know their smallest p
+    if factory is None or floor_of is None:
         return
-    from ..stats._power import min_pvalue
-
     alpha = getattr(verifier, "params", {}).get("alpha")
     if alpha is None:
         default = inspect.signature(factory.fn).parameters.get("alpha")
         alpha = default.default if default is not None else None
     if not isinstance(alpha, int | float):
         return
-    floor = min_pvalue(verifier, replicates)
+    floor = floor_of(verifier, replicates)
     if floor >= alpha:
         msg = (
             f"experiment {label!r}: hypothesis {hyp.name!r} uses {factory.name} with "
@@ -489,8 +482,6 @@ def _check_reachable(hyp: Hypothesis, replicates: int, label: str) -> None:
 
 def _claim_outputs(experiment: Experiment, outputs: list[Any], label: str) -> list[Any]:
     """Make ``experiment`` the producer of each declared Artifact (one producer each)."""
-    from .graph import Artifact
-
     for art in outputs:
         if not isinstance(art, Artifact):
             msg = f"experiment {label!r}: outputs=[...] takes Artifact objects, got {art!r}"
@@ -510,8 +501,6 @@ def _kind(component: Any) -> str:
 
 
 def _with_defaults(plugins: list[BasePlugin], label: str) -> list[BasePlugin]:
-    from .execution import SerialExecution
-
     for plugin in plugins:
         if not isinstance(plugin, BasePlugin):
             msg = (

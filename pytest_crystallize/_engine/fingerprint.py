@@ -20,7 +20,13 @@ import sysconfig
 import types
 from collections.abc import Callable, Mapping
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .inputs import artifacts_read
+from .plugins import SeedPlugin
+
+if TYPE_CHECKING:
+    from .experiment import Experiment
 
 _LIBRARY_DIRS = tuple(
     {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
@@ -332,3 +338,55 @@ def code_fingerprint(fn: Any) -> bytes:
     h = hashlib.sha256()
     _update_reference(h, fn, set(), follow=True)
     return h.digest()
+
+
+# --- steps and whole experiments ------------------------------------------------------------
+
+
+def step_code(step: Any) -> bytes:
+    """The code fingerprint of a step: its function, or its class for class-based steps."""
+    factory = getattr(step, "factory", None)
+    return code_fingerprint(factory.fn if factory is not None else type(step))
+
+
+def fingerprint(experiment: Experiment, _seen: frozenset[int] = frozenset()) -> str:
+    """A digest of what defines the experiment's data: change any of it and it changes.
+
+    The upstream experiments whose artifacts it reads are part of its data too.
+    """
+    h = hashlib.sha256(b"crystallize-definition-1")
+    seeds = experiment.get_plugin(SeedPlugin) or SeedPlugin()
+    update_value(h, seeds.root_seed(experiment.artifact_name))  # other seeds: other data
+    source = experiment.datasource
+    h.update(step_code(source))
+    _lenient(h, source.params)
+    seen = _seen | {id(experiment)}
+    for artifact in artifacts_read(source):
+        producer = artifact.producer
+        if producer is not None and id(producer) not in seen:  # a cycle is refused elsewhere
+            update_value(h, (artifact.name, producer.replicates, fingerprint(producer, seen)))
+    for step in experiment.steps:
+        h.update(step_code(step))
+        _lenient(h, step.params)
+    _lenient(h, experiment.initial_ctx)
+    for name, treatment in experiment.conditions():
+        update_value(h, name)
+        if treatment is not None:
+            if treatment.is_callable:
+                h.update(code_fingerprint(treatment.function))
+            else:
+                _lenient(h, treatment.apply_map)
+    return h.hexdigest()[:16]
+
+
+def _lenient(h: Any, value: Any) -> None:
+    """Digest ``value``; a part that cannot be digested counts by its type alone."""
+    if isinstance(value, Mapping):
+        for key in sorted(value, key=str):
+            update_value(h, str(key))
+            _lenient(h, value[key])
+        return
+    try:
+        update_value(h, value)
+    except TypeError:
+        update_value(h, f"{type(value).__module__}.{type(value).__qualname__}")

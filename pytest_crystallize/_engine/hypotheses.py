@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from .correction import adjust_pvalues
 from .errors import CrystallizeUsageError, HypothesisError, MissingMetricError
 from .results import ConditionMetrics, HypothesisResult
 
@@ -65,6 +66,9 @@ class VerifierFactory:
         # Checks the parameters when the verifier is made (built-in verifiers set it), so a
         # bad value fails at definition rather than after every run was computed.
         self.check: Callable[[Mapping[str, Any]], None] | None = None
+        # The smallest p-value the verifier can reach with n replicates per condition
+        # (built-in verifiers set it), so a test that can never pass fails at definition.
+        self.floor: Callable[[VerifierCallable, int], float] | None = None
 
     def __call__(self, **params: Any) -> VerifierCallable:
         unknown = [k for k in params if k not in self.accepted]
@@ -294,41 +298,6 @@ def evaluate(
         unverified = tuple(t for t in treatments if t not in results)
         evaluated.append(HypothesisResult(hyp.name, results, ranking, used, caught, unverified, {}))
     return _with_adjusted(tuple(evaluated), correction)
-
-
-CORRECTIONS = ("holm", "bonferroni", "bh", "none")
-
-
-def check_correction(method: Any, where: str) -> str:
-    if method not in CORRECTIONS:
-        msg = f"{where} takes one of {', '.join(CORRECTIONS)}, got {method!r}"
-        raise CrystallizeUsageError(msg)
-    return str(method)
-
-
-def adjust_pvalues(pvalues: Sequence[float], method: str) -> list[float]:
-    """Family-wise (Holm, Bonferroni) or false-discovery-rate (Benjamini-Hochberg) adjusted
-    p-values, in the input order; ``"none"`` returns them unchanged."""
-    check_correction(method, "adjust_pvalues(method=...)")
-    m = len(pvalues)
-    if method == "none" or m == 0:
-        return list(pvalues)
-    if method == "bonferroni":
-        return [min(1.0, p * m) for p in pvalues]
-    order = sorted(range(m), key=lambda i: pvalues[i])
-    adjusted = [0.0] * m
-    if method == "holm":
-        running = 0.0
-        for rank, i in enumerate(order):
-            running = max(running, min(1.0, (m - rank) * pvalues[i]))
-            adjusted[i] = running
-        return adjusted
-    running = 1.0  # Benjamini-Hochberg, from the largest p down
-    for rank in range(m - 1, -1, -1):
-        i = order[rank]
-        running = min(running, pvalues[i] * m / (rank + 1))
-        adjusted[i] = min(1.0, running)
-    return adjusted
 
 
 def output_pvalue(output: Any) -> float | None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import copy
 import inspect
+from collections.abc import Callable
 from time import perf_counter
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .cache import (
     CacheEntry,
@@ -22,13 +23,15 @@ from .cache import (
     default_cache_dir,
     reads_digest,
     restore_random,
-    step_code,
 )
 from .context import CONDITION_KEY, REPLICATE_KEY, SEED_KEY, FrozenContext
 from .errors import CrystallizeUsageError, PipelineExecutionError
+from .fingerprint import step_code
+from .plugins import SeedPlugin
 from .results import RunError, RunResult
-from .seeds import SeedPlugin, replicate_seed
+from .seeds import replicate_seed
 from .steps import FunctionStep, PipelineStep, unpack_output
+from .upstream import Upstream
 
 if TYPE_CHECKING:
     from .experiment import Experiment
@@ -48,7 +51,18 @@ class RunPlan:
     plan pickles without the experiment's hypotheses (they are evaluated by the caller).
     """
 
-    def __init__(self, experiment: Experiment, only: str | None = None) -> None:
+    def __init__(
+        self,
+        experiment: Experiment,
+        only: str | None = None,
+        *,
+        cache: StepCache | Literal["default"] | None = "default",
+        plan_for: Callable[[Experiment], RunPlan] | None = None,
+    ) -> None:
+        """``cache``: the step cache of cacheable steps (``None``: none; by default the
+        experiment's CachePlugin's, else ``.crystallize/cache``). ``plan_for(producer)``: the
+        plan that computes an upstream experiment's run this plan's runs read (by default a
+        plan sharing this one's cache)."""
         self.experiment = experiment
         seeds = experiment.get_plugin(SeedPlugin) or SeedPlugin()
         self.root_seed = seeds.root_seed(experiment.artifact_name)
@@ -66,14 +80,17 @@ class RunPlan:
         self.is_async = experiment.datasource.is_async or experiment.pipeline.is_async
         self._hooks: tuple[Any, Any, Any, Any] | None = None
         self.seed_globals = seeds.global_seeder()
-        self.cache: StepCache | None = None
-        if any(step.cacheable for step in experiment.steps):
-            plugin = experiment.get_plugin(CachePlugin)
-            self.cache = plugin.cache() if plugin is not None else StepCache(default_cache_dir())
+        if cache == "default":
+            cache = None
+            if any(step.cacheable for step in experiment.steps):
+                plugin = experiment.get_plugin(CachePlugin)
+                cache = plugin.cache() if plugin is not None else StepCache(default_cache_dir())
+        self.cache = cache
         self._codes: dict[int, bytes] = {}
-        # Paths of upstream artifacts produced by this graph run: (artifact, condition,
-        # replicate) -> path. Artifact.fetch computes what is missing.
-        self.upstream: dict[tuple[str, str, int], str] = {}
+        self.upstream = Upstream(plan_for or self._upstream_plan)
+
+    def _upstream_plan(self, producer: Experiment) -> RunPlan:
+        return RunPlan(producer, cache=self.cache if self.cache is not None else "default")
 
     def __len__(self) -> int:
         return len(self.runs)
@@ -163,8 +180,7 @@ class RunPlan:
         values[CONDITION_KEY] = condition
         values[REPLICATE_KEY] = replicate
         values[SEED_KEY] = run_seed
-        ctx = FrozenContext._for_run(values, self.root_seed)
-        ctx._upstream = self.upstream
+        ctx = FrozenContext.for_run(values, self.root_seed, self.upstream)
         before_replicate, before_step, after_step, save = self._hook_callers()
         is_async = self.is_async
         cache = self.cache
@@ -224,7 +240,7 @@ class RunPlan:
             condition,
             replicate,
             run_seed,
-            {k: tuple(v) for k, v in ctx.metrics._values.items()},
+            ctx.metrics.snapshot(),
             tuple(ctx.artifacts.written),
             error,
             perf_counter() - start,
@@ -259,7 +275,7 @@ class RunPlan:
             def call() -> Any:
                 return step(data, ctx)
 
-        values = ctx._data
+        values = ctx.raw()
         seed = (
             None
             if step.deterministic
@@ -280,31 +296,18 @@ class RunPlan:
             stats.hits, stats.misses = stats.hits - 1, stats.misses + 1
             stats.seconds_saved -= entry.seconds
         keys_before = set(values)
-        counts = {k: len(v) for k, v in ctx.metrics._values.items()}
-        pending = set(ctx.artifacts._pending)
-        ctx._reads = set()
+        counts = ctx.metrics.counts()
+        pending = {name for name, _ in ctx.artifacts}
         watch = RandomWatch()
         start = perf_counter()
-        try:
+        with ctx.recording_reads() as reads:
             out = call()
             if inspect.isawaitable(out):
                 out = await out
-            reads = ctx._reads
-        finally:
-            ctx._reads = None
         seconds = perf_counter() - start
-        metrics = ctx.metrics
-        recorded = tuple(
-            (name, value, tags)
-            for name, series in metrics._values.items()
-            for value, tags in zip(
-                series[counts.get(name, 0) :],
-                metrics._tags[name][counts.get(name, 0) :],
-                strict=True,
-            )
-        )
+        recorded = ctx.metrics.since(counts)
         writes = tuple((k, v) for k, v in values.items() if k not in keys_before)
-        files = tuple((n, b) for n, b in ctx.artifacts._pending.items() if n not in pending)
+        files = tuple((n, b) for n, b in ctx.artifacts if n not in pending)
         read_keys = [k for k in reads if k in keys_before or k not in values]
         entry = CacheEntry(
             out,

@@ -15,7 +15,7 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
-from .context import FrozenContext, _read
+from .context import FrozenContext, detached
 from .errors import CrystallizeUsageError, ExperimentDefinitionError, PipelineExecutionError
 
 _NO_DEFAULT = inspect.Parameter.empty
@@ -111,12 +111,12 @@ class _Signature:
         context, so the step can ``write`` it.
         """
         kwargs: dict[str, Any] = {}
-        values = ctx._data
+        values = ctx.raw()
         for name, has_default in self.injectable:
             if name in explicit:
                 kwargs[name] = explicit[name]
             elif name in values:
-                kwargs[name] = _read(values[name])
+                kwargs[name] = detached(values[name])
             elif not has_default:
                 msg = (
                     f"{self.kind} {self.name!r} needs {name!r}: it was not passed as "

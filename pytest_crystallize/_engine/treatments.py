@@ -46,12 +46,18 @@ class Treatment:
 
     @property
     def is_callable(self) -> bool:
+        """Whether the treatment is a function of the context rather than a mapping."""
         return not isinstance(self._apply, dict)
+
+    @property
+    def function(self) -> Callable[..., Any] | None:
+        """The function of a callable treatment (``None`` for a mapping of values)."""
+        return None if isinstance(self._apply, dict) else self._apply
 
     def apply(self, ctx: FrozenContext) -> None:
         """Apply this treatment to ``ctx`` (values overlay what the context holds)."""
         if isinstance(self._apply, dict):
-            ctx._overlay(self._apply)
+            ctx.overlay(self._apply)
             return
         returned = self._apply(ctx)
         if isinstance(returned, Mapping):
@@ -62,7 +68,7 @@ class Treatment:
                     f"{', '.join(sorted(RESERVED_KEYS))} are set by the experiment"
                 )
                 raise ExperimentDefinitionError(msg)
-            ctx._overlay(returned)
+            ctx.overlay(returned)
 
     def __call__(self) -> Treatment:
         return self

@@ -19,11 +19,12 @@ from typing import Any
 
 import pytest
 
+from .._engine.atomic import write_atomic
 from .._engine.cache import CacheStats
 from .._engine.context import BASELINE_CONDITION
 from .._engine.errors import CrystallizeUsageError
 from .._engine.experiment import Experiment
-from .._engine.plugins import write_atomic
+from .._engine.fingerprint import fingerprint
 from .._engine.results import RunResult, Verdict
 from .._report.documents import (
     experiment_document,
@@ -33,7 +34,7 @@ from .._report.documents import (
     write_markdown,
 )
 from .._report.judge import judge, planned
-from .._store.baselines import baseline_path, compare, fingerprint, load, parse_gate, record, save
+from .._store.baselines import baseline_path, compare, load, parse_gate, record, save
 from .collect import chunk_ranges, load_experiments, prepare_artifact_dirs, worker_count
 from .terminal import RUNS_ATTR, VERDICT_ATTR
 
@@ -246,7 +247,8 @@ class VerdictBoard:
     def _judge_if_complete(self, tracked: _Tracked) -> None:
         if tracked.judged or set(tracked.selected) - set(tracked.done):
             return
-        problems = [p for p in tracked.done.values() if p is not None]
+        # In the experiment's chunk order, not the order the chunks happened to finish in.
+        problems = [p for n in tracked.all_chunks if (p := tracked.done.get(n)) is not None]
         if problems:
             shown = "; ".join(problems[:3])
             self._emit_all(tracked, "error", f"{shown}; no verdict is given on partial data")

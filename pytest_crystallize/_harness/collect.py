@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import math
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from _pytest.pathlib import import_path
 
+from .._engine.artifacts import ArtifactPlugin
 from .._engine.cache import StepCache, check_cache_size
 from .._engine.context import BASELINE_CONDITION, FrozenContext
 from .._engine.errors import CrystallizeError
 from .._engine.experiment import Experiment
-from .._engine.graph import PLAN_FACTORY, ExperimentGraph
-from .._engine.plugins import ArtifactPlugin
+from .._engine.graph import ExperimentGraph
 from .._engine.results import RunError, RunResult, user_traceback
 from .._engine.run import RunPlan
 from .._engine.steps import PipelineStep
@@ -33,15 +33,6 @@ if TYPE_CHECKING:
 WORKERS_KEY = "crystallize_workers"
 REPLICATES = pytest.StashKey[int | None]()
 CACHE_ROOT = pytest.StashKey[Path | None]()
-
-
-def configure_upstream(config: pytest.Config) -> None:
-    """Upstream runs a downstream chunk reads are computed by this session's plans."""
-    PLAN_FACTORY[:] = [_session_plan(config)]
-
-
-def unconfigure_upstream() -> None:
-    PLAN_FACTORY.clear()
 
 
 def configure_cache(config: pytest.Config) -> None:
@@ -130,14 +121,14 @@ def load_experiments(config: pytest.Config, path: Path) -> dict[str, Experiment]
             if name in found:
                 msg = f"{path}: two experiments are named {name!r}; give each a unique name"
                 raise CrystallizeError(msg)
-            found[name] = exp._overridden(None, None, replicates) if replicates else exp
+            found[name] = exp.overridden(None, None, replicates) if replicates else exp
     return found
 
 
 def artifact_version_dir(plugin: ArtifactPlugin, experiment: Experiment) -> Path:
     """The version an experiment's artifacts go to in this session: ``v0`` unversioned, else
     the newest version, which the owning process created before any chunk ran."""
-    versions = plugin._versions(experiment)
+    versions = plugin.versions(experiment)
     newest = versions[-1] if versions and plugin.versioned else 0
     return plugin.experiment_dir(experiment) / f"v{newest}"
 
@@ -150,15 +141,6 @@ def prepare_artifact_dirs(experiment: Experiment) -> None:
             plugin.before_run(experiment)
             if plugin.version_dir is not None:
                 plugin.version_dir.mkdir(parents=True, exist_ok=True)
-
-
-def _session_plan(config: pytest.Config) -> Callable[[Experiment], RunPlan]:
-    """How this session computes an upstream run that a downstream chunk reads."""
-
-    def make(experiment: Experiment) -> RunPlan:
-        return _runtime(config, experiment).plan
-
-    return make
 
 
 class ExperimentFile(pytest.File):
@@ -239,7 +221,8 @@ class _Runtime:
 
     def __init__(self, experiment: Experiment, config: pytest.Config) -> None:
         self.experiment = experiment
-        self.plan = RunPlan(experiment)
+        # An upstream run a downstream chunk reads is computed by this session's plan for it.
+        self.plan = RunPlan(experiment, plan_for=lambda producer: _runtime(config, producer).plan)
         self.progress = LiveProgress.for_session(config, experiment.artifact_name, len(self.plan))
         if self.plan.cache is not None:
             root = config.stash.get(CACHE_ROOT, None)

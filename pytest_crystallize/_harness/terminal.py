@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .._engine.cache import CacheStats
+from .._engine.cache import KEY_ENV, CacheStats, _key_file
 from .._engine.results import Verdict
 
 RUNS_ATTR = "crystallize_runs"
@@ -41,6 +43,41 @@ def verdict_status(report: pytest.TestReport) -> tuple[str, str, Any] | None:
     letter = "." if report.passed else "F"
     markup = {"green": True} if report.passed else {"red": True}
     return report.outcome, letter, (f"{word} p={_p(data['pvalue'])}", markup)
+
+
+def header_line(
+    *,
+    correction: str,
+    replicates: int | None,
+    cache_root: Path | None,
+    cache_off: str,
+    rootpath: Path,
+    workers: int,
+) -> str:
+    """The session header's line: the settings a rerun needs to reproduce this one.
+
+    The family correction, the replicates override, where steps are cached and where the
+    cache's signing key comes from (never the key), and how many chunks each condition is cut
+    into (:func:`~.collect.chunk_ranges`).
+    """
+    if cache_root is None:
+        cache = f"cache off ({cache_off})"
+    else:
+        shown = (
+            cache_root.relative_to(rootpath) if cache_root.is_relative_to(rootpath) else cache_root
+        )
+        key = f"${KEY_ENV}" if os.environ.get(KEY_ENV) else f"the per-user key file {_key_file()}"
+        cache = f"cache {shown.as_posix()} signed with {key}"
+    chunks = (
+        "1 (one process)"
+        if workers <= 1
+        else f"min(replicates, ceil({4 * workers}/conditions)) ({workers} workers)"
+    )
+    override = "none" if replicates is None else str(replicates)
+    return (
+        f"crystallize: correction {correction}; replicates override {override}; {cache}; "
+        f"chunks per condition {chunks}"
+    )
 
 
 _COLUMNS = (

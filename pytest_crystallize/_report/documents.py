@@ -16,8 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .._engine.atomic import write_atomic
 from .._engine.cache import CacheStats
-from .._engine.plugins import write_atomic
 from .._engine.results import RunResult, Verdict, build_metrics, plain
 
 SCHEMA_VERSION = 1

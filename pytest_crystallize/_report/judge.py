@@ -212,7 +212,14 @@ def judge(
             for t in treatments
         ]
 
-    failed = [r for r in runs if r.error is not None]
+    # Runs arrive in whatever order the chunks finished (xdist varies it): count and quote
+    # the failures in the experiment's order, (condition, replicate), so the message is the
+    # same however the runs were spread.
+    order = {condition: i for i, (condition, _) in enumerate(experiment.conditions())}
+    failed = sorted(
+        (r for r in runs if r.error is not None),
+        key=lambda r: (order.get(r.condition, len(order)), r.replicate),
+    )
     if failed:
         counts: dict[str, int] = {}
         for run in failed:

@@ -11,7 +11,6 @@ differs from the current definition is flagged on every such verdict.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -19,62 +18,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._engine.cache import step_code
+from .._engine.atomic import write_atomic
 from .._engine.context import BASELINE_CONDITION
 from .._engine.errors import CrystallizeUsageError
 from .._engine.experiment import Experiment
-from .._engine.fingerprint import code_fingerprint, update_value
-from .._engine.graph import artifacts_read
+from .._engine.fingerprint import fingerprint
 from .._engine.hypotheses import Samples
-from .._engine.plugins import write_atomic
 from .._engine.results import ConditionMetrics, RunResult, Verdict, build_metrics
-from .._engine.seeds import SeedPlugin
 
 FORMAT = 1
 _GATE = re.compile(r"^(?P<metric>[^:]+):(?P<sign>[+-])(?P<size>\d+(?:\.\d*)?|\.\d+)(?P<pct>%?)$")
-
-
-def fingerprint(experiment: Experiment, _seen: frozenset[int] = frozenset()) -> str:
-    """A digest of what defines the experiment's data: change any of it and it changes.
-
-    The upstream experiments whose artifacts it reads are part of its data too.
-    """
-    h = hashlib.sha256(b"crystallize-definition-1")
-    seeds = experiment.get_plugin(SeedPlugin) or SeedPlugin()
-    update_value(h, seeds.root_seed(experiment.artifact_name))  # other seeds: other data
-    source = experiment.datasource
-    h.update(step_code(source))
-    _lenient(h, source.params)
-    seen = _seen | {id(experiment)}
-    for artifact in artifacts_read(source):
-        producer = artifact.producer
-        if producer is not None and id(producer) not in seen:  # a cycle is refused elsewhere
-            update_value(h, (artifact.name, producer.replicates, fingerprint(producer, seen)))
-    for step in experiment.steps:
-        h.update(step_code(step))
-        _lenient(h, step.params)
-    _lenient(h, experiment.initial_ctx)
-    for name, treatment in experiment.conditions():
-        update_value(h, name)
-        if treatment is not None:
-            if treatment.is_callable:
-                h.update(code_fingerprint(treatment._apply))
-            else:
-                _lenient(h, treatment.apply_map)
-    return h.hexdigest()[:16]
-
-
-def _lenient(h: Any, value: Any) -> None:
-    """Digest ``value``; a part that cannot be digested counts by its type alone."""
-    if isinstance(value, Mapping):
-        for key in sorted(value, key=str):
-            update_value(h, str(key))
-            _lenient(h, value[key])
-        return
-    try:
-        update_value(h, value)
-    except TypeError:
-        update_value(h, f"{type(value).__module__}.{type(value).__qualname__}")
 
 
 def baseline_path(root: Path, name: str) -> Path:

@@ -484,13 +484,14 @@ for _factory in (
     equivalent,
 ):
     _factory.check = functools.partial(_check_params, name=_factory.name)
+    _factory.floor = min_pvalue
 
 __all__ = [
+    "BOOTSTRAP_RESAMPLES",
     "ConfidenceInterval",
+    "MAX_RESAMPLES",
     "PlanResult",
     "TestResult",
-    "BOOTSTRAP_RESAMPLES",
-    "MAX_RESAMPLES",
     "auto",
     "bootstrap_ci",
     "cliffs_delta",
