@@ -59,39 +59,39 @@ if _typing.TYPE_CHECKING:
     from ._engine.experiment import Experiment as Experiment
     from ._engine.graph import ExperimentGraph as ExperimentGraph
     from ._engine.hypotheses import Hypothesis as Hypothesis
-    from ._engine.hypotheses import VerifierCallable as VerifierCallable
     from ._engine.hypotheses import hypothesis as hypothesis
     from ._engine.hypotheses import rank_by_p_value as rank_by_p_value
-    from ._engine.hypotheses import verifier as verifier
+    from ._engine.injection import inject_from_ctx as inject_from_ctx
     from ._engine.inputs import Artifact as Artifact
     from ._engine.inputs import ExperimentInput as ExperimentInput
     from ._engine.inputs import MultiArtifactDataSource as MultiArtifactDataSource
     from ._engine.plugins import BasePlugin as BasePlugin
     from ._engine.plugins import LoggingPlugin as LoggingPlugin
     from ._engine.plugins import SeedPlugin as SeedPlugin
+    from ._engine.registry import clear_registry as clear_registry
+    from ._engine.registry import get_datasource as get_datasource
+    from ._engine.registry import list_datasources as list_datasources
+    from ._engine.registry import register_datasource as register_datasource
+    from ._engine.registry import unregister_datasource as unregister_datasource
     from ._engine.results import ConditionMetrics as ConditionMetrics
     from ._engine.results import ExperimentMetrics as ExperimentMetrics
     from ._engine.results import HypothesisResult as HypothesisResult
     from ._engine.results import Result as Result
-    from ._engine.results import RunError as RunError
-    from ._engine.results import RunResult as RunResult
     from ._engine.results import TreatmentMetrics as TreatmentMetrics
     from ._engine.run import RunPlan as RunPlan
+    from ._engine.runs import RunError as RunError
+    from ._engine.runs import RunResult as RunResult
     from ._engine.seeds import default_seed_function as default_seed_function
-    from ._engine.steps import DataSource as DataSource
+    from ._engine.sources import DataSource as DataSource
+    from ._engine.sources import data_source as data_source
     from ._engine.steps import Pipeline as Pipeline
     from ._engine.steps import PipelineStep as PipelineStep
-    from ._engine.steps import clear_registry as clear_registry
-    from ._engine.steps import data_source as data_source
-    from ._engine.steps import get_datasource as get_datasource
-    from ._engine.steps import inject_from_ctx as inject_from_ctx
-    from ._engine.steps import list_datasources as list_datasources
     from ._engine.steps import pipeline as pipeline
     from ._engine.steps import pipeline_step as pipeline_step
-    from ._engine.steps import register_datasource as register_datasource
-    from ._engine.steps import unregister_datasource as unregister_datasource
     from ._engine.treatments import Treatment as Treatment
     from ._engine.treatments import treatment as treatment
+    from ._engine.verifiers import VerifierCallable as VerifierCallable
+    from ._engine.verifiers import verifier as verifier
 
 # Each public name, written once, under the module that defines it.
 _EXPORTS: dict[str, tuple[str, ...]] = {
@@ -134,11 +134,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "._engine.graph": ("ExperimentGraph",),
     "._engine.hypotheses": (
         "Hypothesis",
-        "VerifierCallable",
         "hypothesis",
         "rank_by_p_value",
-        "verifier",
     ),
+    "._engine.injection": ("inject_from_ctx",),
     "._engine.inputs": (
         "Artifact",
         "ExperimentInput",
@@ -149,34 +148,40 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "LoggingPlugin",
         "SeedPlugin",
     ),
+    "._engine.registry": (
+        "clear_registry",
+        "get_datasource",
+        "list_datasources",
+        "register_datasource",
+        "unregister_datasource",
+    ),
     "._engine.results": (
         "ConditionMetrics",
         "ExperimentMetrics",
         "HypothesisResult",
         "Result",
-        "RunError",
-        "RunResult",
         "TreatmentMetrics",
     ),
     "._engine.run": ("RunPlan",),
+    "._engine.runs": ("RunError", "RunResult"),
     "._engine.seeds": ("default_seed_function",),
-    "._engine.steps": (
+    "._engine.sources": (
         "DataSource",
+        "data_source",
+    ),
+    "._engine.steps": (
         "Pipeline",
         "PipelineStep",
-        "clear_registry",
-        "data_source",
-        "get_datasource",
-        "inject_from_ctx",
-        "list_datasources",
         "pipeline",
         "pipeline_step",
-        "register_datasource",
-        "unregister_datasource",
     ),
     "._engine.treatments": (
         "Treatment",
         "treatment",
+    ),
+    "._engine.verifiers": (
+        "VerifierCallable",
+        "verifier",
     ),
 }
 _MODULES = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -21,8 +21,9 @@ import pluggy
 if TYPE_CHECKING:
     from ._engine.context import FrozenContext
     from ._engine.experiment import Experiment
-    from ._engine.results import Result, RunResult
+    from ._engine.results import Result
     from ._engine.run import RunPlan
+    from ._engine.runs import RunResult
     from ._engine.steps import PipelineStep
 
 hookspec = pluggy.HookspecMarker("crystallize")

@@ -367,8 +367,14 @@ def test_the_private_access_check_reports_another_modules_private(tmp_path: Path
 
 @pytest.mark.parametrize("module", ["_engine/x.py", "other/x.py"])
 def test_a_module_outside_the_wings_is_reported(tmp_path: Path, module: str) -> None:
-    root = make_package(tmp_path, {module: "", "_engine/y.py": f"from ..{module[:-3].replace('/', '.')} import z\n"})
-    expected = [] if module.startswith("_engine") else ["_engine.y:1 imports other.x, which belongs to no wing"]
+    root = make_package(
+        tmp_path, {module: "", "_engine/y.py": f"from ..{module[:-3].replace('/', '.')} import z\n"}
+    )
+    expected = (
+        []
+        if module.startswith("_engine")
+        else ["_engine.y:1 imports other.x, which belongs to no wing"]
+    )
     assert violations(root) == expected
 
 

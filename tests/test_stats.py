@@ -70,7 +70,9 @@ def unpaired_pair(b: Any, t: Any) -> tuple[Samples, Samples]:
 
 def seeded() -> dict[str, Any]:
     """The generator keyword the built-in resampling verifiers pass to scipy."""
-    return stats._rng(stats.RESAMPLING_SEED)
+    from pytest_crystallize.stats._resampling import seeded_rng
+
+    return seeded_rng()
 
 
 def assert_all_finite(result: Any) -> None:

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 from .atomic import write_atomic
 from .context import REPLICATE_KEY, FrozenContext
 from .fingerprint import fingerprint
+from .plain import plain
 from .plugins import BasePlugin
-from .results import RunResult, plain
-from .steps import DataSource
+from .runs import RunResult
+from .sources import DataSource
 
 if TYPE_CHECKING:
     from .experiment import Experiment
@@ -53,6 +54,7 @@ class ArtifactPlugin(BasePlugin):
         self.version_dir: Path | None = None
 
     def experiment_dir(self, experiment: Experiment) -> Path:
+        """The folder of ``experiment``'s artifacts: one ``v<N>`` folder per version."""
         return self.root_dir / experiment.artifact_name
 
     def versions(self, experiment: Experiment) -> list[int]:

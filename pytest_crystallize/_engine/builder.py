@@ -30,38 +30,47 @@ class ExperimentBuilder:
         self._kwargs: dict[str, Any] = {}
 
     def datasource(self, datasource: Any) -> ExperimentBuilder:
+        """The data source (a :class:`DataSource`, or a ``@data_source`` factory)."""
         self._datasource = datasource
         return self
 
     def pipeline(self, pipeline: Pipeline | Iterable[Any]) -> ExperimentBuilder:
+        """All the steps at once, as a :class:`Pipeline` or a list of steps."""
         self._pipeline = pipeline if isinstance(pipeline, Pipeline) else Pipeline(pipeline)
         return self
 
     def add_step(self, step: Any) -> ExperimentBuilder:
+        """Append a step (a :class:`PipelineStep`, or a ``@pipeline_step`` factory)."""
         self._steps.append(coerce_component(step, PipelineStep, "add_step()"))
         return self
 
     def plugins(self, plugins: Iterable[BasePlugin]) -> ExperimentBuilder:
+        """The plugins; defaults are added for each kind the list lacks."""
         self._kwargs["plugins"] = list(plugins)
         return self
 
     def treatments(self, treatments: Iterable[Any]) -> ExperimentBuilder:
+        """The treatments compared with the baseline."""
         self._kwargs["treatments"] = list(treatments)
         return self
 
     def hypotheses(self, hypotheses: Iterable[Hypothesis]) -> ExperimentBuilder:
+        """The hypotheses verified on the metrics after the runs."""
         self._kwargs["hypotheses"] = list(hypotheses)
         return self
 
     def replicates(self, replicates: int) -> ExperimentBuilder:
+        """How many runs per condition (each with its own seed)."""
         self._kwargs["replicates"] = replicates
         return self
 
     def description(self, description: str) -> ExperimentBuilder:
+        """A description shown in reports."""
         self._kwargs["description"] = description
         return self
 
     def initial_ctx(self, initial_ctx: Mapping[str, Any]) -> ExperimentBuilder:
+        """The context values every run starts with (treatments overlay them)."""
         self._kwargs["initial_ctx"] = dict(initial_ctx)
         return self
 
@@ -77,6 +86,7 @@ class ExperimentBuilder:
         return self
 
     def build(self) -> Experiment:
+        """The :class:`Experiment`; it validates its definition."""
         steps = self._pipeline if self._pipeline is not None else self._steps
         if not self._pipeline and not self._steps:
             msg = (

@@ -41,7 +41,7 @@ KEY_ENV = "CRYSTALLIZE_CACHE_KEY"
 DIR_ENV = "CRYSTALLIZE_CACHE_DIR"
 
 
-def _key_file() -> Path:
+def key_file() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
     return Path(base) / "pytest-crystallize" / "cache-signing-key"
 
@@ -58,7 +58,7 @@ def signing_key() -> bytes:
     configured = os.environ.get(KEY_ENV)
     if configured:
         return configured.encode("utf-8")
-    path = _key_file()
+    path = key_file()
     try:
         existing: bytes | None = path.read_bytes()
     except FileNotFoundError:
@@ -265,6 +265,7 @@ class CachePlugin(BasePlugin):
         self.max_bytes = check_cache_size(max_mb, "CachePlugin(max_mb=...)")
 
     def cache(self) -> StepCache | None:
+        """The step cache to read and write, or ``None`` when caching is disabled."""
         if not self.enabled:
             return None
         return StepCache(self.root_dir or default_cache_dir())

@@ -136,6 +136,7 @@ class ArtifactLog:
         return pending
 
     def clear(self) -> None:
+        """Drop the queued files without writing them."""
         self._pending.clear()
 
     def __iter__(self) -> Iterator[tuple[str, bytes]]:
@@ -225,6 +226,7 @@ class FrozenContext:
         return detached(self._data[key])
 
     def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key`` (a copy the caller may change), or ``default``."""
         if self._reads is not None:
             self._reads.add(key)
         if key in self._data:
@@ -241,6 +243,7 @@ class FrozenContext:
         return len(self._data)
 
     def keys(self) -> list[str]:
+        """The context's keys, in the order they were added."""
         return list(self._data)
 
     def add(self, key: str, value: Any) -> None:
@@ -325,6 +328,7 @@ class LoggingContext(FrozenContext):
         return value
 
     def get(self, key: str, default: Any = None) -> Any:
+        """Like :meth:`FrozenContext.get`, recording and logging the read."""
         return self[key] if key in self._data else default
 
 

@@ -14,6 +14,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import CrystallizeUsageError, ShippingError
@@ -21,11 +22,11 @@ from .plugins import BasePlugin
 from .seeds import default_seed_function
 
 if TYPE_CHECKING:
-    import concurrent.futures
+    import concurrent.futures  # lazy: only these executors need it; a serial run never pays
 
     from .experiment import Experiment
-    from .results import RunResult
     from .run import RunPlan
+    from .runs import RunResult
 
 
 class _Progress:
@@ -89,7 +90,7 @@ class AsyncExecution(BasePlugin):
         progress = _Progress(self.progress, len(plan), experiment.artifact_name)
         limit = self.max_concurrency or max(1, len(plan))
 
-        import asyncio
+        import asyncio  # lazy: asyncio costs ~10 ms to import; only async pipelines need it
 
         async def run_all() -> list[RunResult]:
             gate = asyncio.Semaphore(limit)
@@ -139,8 +140,6 @@ def _shippable(result: RunResult) -> RunResult:
     try:
         pickle.dumps(error.exception)
     except Exception:  # an exception that cannot travel back: keep its text only
-        from dataclasses import replace
-
         return replace(result, error=replace(error, exception=None))
     return result
 
@@ -227,8 +226,8 @@ class ParallelExecution(BasePlugin):
         return state
 
     def run_experiment_loop(self, experiment: Experiment, plan: RunPlan) -> list[RunResult]:
-        import concurrent.futures
-        import multiprocessing
+        import concurrent.futures  # lazy: only these executors need it; a serial run never pays
+        import multiprocessing  # lazy: only process pools need it
 
         progress = _Progress(self.progress, len(plan), experiment.artifact_name)
         workers = self.max_workers or min(len(plan), os.cpu_count() or 1)
@@ -260,7 +259,7 @@ class ParallelExecution(BasePlugin):
             pool.submit(_run_chunk, *args(list(chunk))): chunk
             for chunk in _chunks(len(plan), workers)
         }
-        import concurrent.futures
+        import concurrent.futures  # lazy: only these executors need it; a serial run never pays
 
         results: list[RunResult | None] = [None] * len(plan)
         for future in concurrent.futures.as_completed(futures):
@@ -281,7 +280,7 @@ class ParallelExecution(BasePlugin):
         return [r for r in results if r is not None]
 
     def _threads(self, plan: RunPlan, workers: int, progress: _Progress) -> list[RunResult]:
-        import concurrent.futures
+        import concurrent.futures  # lazy: only these executors need it; a serial run never pays
 
         def run(indices: range) -> list[RunResult]:
             done = []
@@ -312,7 +311,7 @@ class ParallelExecution(BasePlugin):
 
 
 def _is_executor(value: object) -> bool:
-    import concurrent.futures
+    import concurrent.futures  # lazy: only these executors need it; a serial run never pays
 
     return isinstance(value, concurrent.futures.Executor)
 
@@ -323,7 +322,7 @@ def _default_start_method() -> str:
     ``fork`` lets unguarded ``__main__`` scripts use process execution; with other threads
     alive it can deadlock, so those cases use ``spawn``.
     """
-    import multiprocessing
+    import multiprocessing  # lazy: only process pools need it
 
     methods = multiprocessing.get_all_start_methods()
     if "fork" in methods and threading.active_count() == 1 and sys.platform != "darwin":

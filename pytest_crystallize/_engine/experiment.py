@@ -5,54 +5,32 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
-import inspect
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .artifacts import ArtifactPlugin, DiskArtifact
+from .artifacts import DiskArtifact
 from .builder import ExperimentBuilder
 from .context import (
     BASELINE_CONDITION,
-    RESERVED_KEYS,
-    FrozenContext,
 )
-from .correction import check_correction
+from .definition import check_definition, claim_outputs, with_defaults
 from .errors import (
     CrystallizeUsageError,
     ExperimentDefinitionError,
-    HypothesisError,
-    MissingMetricError,
 )
-from .execution import SerialExecution
-from .hypotheses import Hypothesis, check_metrics, evaluate
-from .inputs import Artifact
-from .plugins import BasePlugin, LoggingPlugin, PluginManager, SeedPlugin, overrides
-from .results import (
-    ExperimentMetrics,
-    Result,
-    RunResult,
-    build_artifacts,
-    build_metrics,
-)
+from .hypotheses import Hypothesis
+from .lifecycle import conduct
+from .plugins import BasePlugin, LoggingPlugin, PluginManager, overrides
+from .results import Result
 from .run import RunPlan
+from .sources import DataSource
 from .steps import (
-    DataSource,
     Pipeline,
     PipelineStep,
     coerce_component,
 )
 from .treatments import Treatment, coerce_treatment
-
-
-def _check_replicates(value: Any, experiment: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        msg = (
-            f"experiment {experiment!r}: replicates must be a positive int, got {value!r} "
-            f"({type(value).__name__}); use 1 or more replicates"
-        )
-        raise ExperimentDefinitionError(msg)
-    return value
 
 
 def _loop_is_running() -> bool:
@@ -105,7 +83,7 @@ class Experiment:
         self.pipeline = pipeline if isinstance(pipeline, Pipeline) else Pipeline(pipeline)
         self.initial_ctx = dict(initial_ctx or {})
         all_treatments = [coerce_treatment(t) for t in (treatments or [])]
-        self._all_treatments = all_treatments
+        self.all_treatments = all_treatments
         self.baseline_treatment = next(
             (t for t in all_treatments if t.name == BASELINE_CONDITION), None
         )
@@ -114,8 +92,8 @@ class Experiment:
         self.replicates = replicates
         self.correction = correction
         self.strategy = "rerun"  # run(strategy="resume") reuses complete conditions on disk
-        self.outputs = _claim_outputs(self, list(outputs or []), label)
-        self.plugins = _with_defaults(list(plugins or []), label)
+        self.outputs = claim_outputs(self, list(outputs or []), label)
+        self.plugins = with_defaults(list(plugins or []), label)
         self._pm: PluginManager | None = None
         self.validate()
         self.plugin_manager().hook.init_hook(experiment=self)
@@ -156,78 +134,7 @@ class Experiment:
 
     def validate(self) -> None:
         """Raise :class:`ExperimentDefinitionError` for anything that would make runs fail."""
-        label = self.name or "<unnamed>"
-        _check_replicates(self.replicates, label)
-        reserved = sorted(RESERVED_KEYS.intersection(self.initial_ctx))
-        if reserved:
-            msg = (
-                f"experiment {label!r}: initial_ctx sets the reserved key {reserved[0]!r}; "
-                f"{', '.join(sorted(RESERVED_KEYS))} are set for each run by the experiment"
-            )
-            raise ExperimentDefinitionError(msg)
-        seen: set[str] = set()
-        for listed in self._all_treatments:  # as given, a treatment named baseline included
-            if listed.name in seen:
-                msg = f"experiment {label!r}: two treatments are named {listed.name!r}; rename one"
-                raise ExperimentDefinitionError(msg)
-            seen.add(listed.name)
-        components: list[DataSource | PipelineStep] = [self.datasource, *self.pipeline.steps]
-        for name, t in self.conditions():
-            payload = t.apply_map if t is not None else {}
-            for key in payload:
-                if key in RESERVED_KEYS:
-                    msg = (
-                        f"experiment {label!r}: treatment {name!r} sets the reserved key "
-                        f"{key!r}; {', '.join(sorted(RESERVED_KEYS))} are set for each run"
-                    )
-                    raise ExperimentDefinitionError(msg)
-                for comp in components:
-                    if key in comp.params:
-                        msg = (
-                            f"experiment {label!r}: treatment {name!r} sets {key!r}, but step "
-                            f"{comp.name!r} receives {key}={comp.params[key]!r} explicitly, so "
-                            f"the treatment would have no effect; remove the explicit argument "
-                            f"(put the default in initial_ctx) or rename the key"
-                        )
-                        raise ExperimentDefinitionError(msg)
-            if t is not None and t.is_callable:
-                continue  # its keys are known only when it runs
-            available = set(self.initial_ctx) | set(payload) | RESERVED_KEYS
-            for comp in components:
-                missing = [k for k in comp.required_context() if k not in available]
-                if missing:
-                    msg = (
-                        f"experiment {label!r}: {_kind(comp)} {comp.name!r} needs {missing[0]!r},"
-                        f" which is not passed as {comp.name}({missing[0]}=...), has no default "
-                        f"and is not in the context of condition {name!r}; pass it explicitly, "
-                        f"add it to initial_ctx, or set it in every treatment"
-                    )
-                    raise ExperimentDefinitionError(msg)
-        self._validate_hypotheses(label)
-
-    def _validate_hypotheses(self, label: str) -> None:
-        if self.correction is not None:
-            check_correction(self.correction, f"experiment {label!r}: correction")
-        names: set[str] = set()
-        for hyp in self.hypotheses:
-            if not isinstance(hyp, Hypothesis):
-                msg = (
-                    f"experiment {label!r}: hypotheses() takes Hypothesis objects (made by "
-                    f"@hypothesis or Hypothesis(...)), got {hyp!r} ({type(hyp).__name__})"
-                )
-                raise ExperimentDefinitionError(msg)
-            if hyp.name in names:
-                msg = f"experiment {label!r}: two hypotheses are named {hyp.name!r}; rename one"
-                raise ExperimentDefinitionError(msg)
-            names.add(hyp.name)
-        if self.hypotheses and not self.treatments:
-            msg = (
-                f"experiment {label!r} has hypotheses but no treatments to compare with the "
-                f"baseline; add .treatments([...]) or drop the hypotheses"
-            )
-            raise ExperimentDefinitionError(msg)
-        for hyp in self.hypotheses:
-            _check_reachable(hyp, self.replicates, label)
+        check_definition(self)
 
     def conditions(self) -> list[tuple[str, Treatment | None]]:
         """``[(name, treatment), ...]``, the baseline first."""
@@ -259,7 +166,7 @@ class Experiment:
         )
         if not _loop_is_running():
             return call()
-        import concurrent.futures
+        import concurrent.futures  # lazy: only these executors need it; a serial run never pays
 
         with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="crystallize") as pool:
             return pool.submit(call).result()
@@ -280,7 +187,7 @@ class Experiment:
             replicates=replicates,
             strategy=strategy,
         )
-        import asyncio
+        import asyncio  # lazy: asyncio costs ~10 ms to import; only async pipelines need it
 
         return await asyncio.get_running_loop().run_in_executor(None, call)
 
@@ -295,7 +202,7 @@ class Experiment:
         exp = copy.copy(self)
         if treatments is not None:
             listed = [coerce_treatment(t) for t in treatments]
-            exp._all_treatments = listed
+            exp.all_treatments = listed
             exp.baseline_treatment = next(
                 (t for t in listed if t.name == BASELINE_CONDITION), self.baseline_treatment
             )
@@ -323,75 +230,7 @@ class Experiment:
         if strategy is not None and strategy != exp.strategy:
             exp = copy.copy(exp)
             exp.strategy = strategy
-        hook = exp.plugin_manager().hook
-        plan = RunPlan(exp)
-        plan.upstream.known.update(upstream or {})
-        hook.before_run(experiment=exp)
-        done = exp._completed() if exp.strategy == "resume" else []
-        if done:
-            finished = {(r.condition, r.replicate) for r in done}
-            names = plan.condition_names
-            plan.runs = [r for r in plan.runs if (names[r[0]], r[1]) not in finished]
-        initial = FrozenContext(exp.initial_ctx)
-        started: list[PipelineStep] = []
-        try:
-            for step in exp.steps:
-                step.setup(initial)
-                started.append(step)
-            runs = hook.run_experiment_loop(experiment=exp, plan=plan) if plan.runs else []
-        finally:
-            for step in started:
-                step.teardown(initial)
-        if done:
-            order = {name: i for i, name in enumerate(plan.condition_names)}
-            runs = sorted([*done, *runs], key=lambda r: (r.replicate, order[r.condition]))
-        return exp._finish(plan, runs)
-
-    def _completed(self) -> list[RunResult]:
-        plugin = self.get_plugin(ArtifactPlugin)
-        return plugin.completed_runs(self) if plugin is not None else []
-
-    def _finish(self, plan: RunPlan, runs: list[RunResult]) -> Result:
-        names = plan.condition_names
-        by_condition = build_metrics(runs, names, plan.replicates)
-        result = Result(
-            metrics=ExperimentMetrics(
-                baseline=by_condition[BASELINE_CONDITION],
-                treatments={n: by_condition[n] for n in names[1:]},
-            ),
-            runs=tuple(runs),
-            errors={r.error.key: r.error for r in runs if r.error is not None},
-            artifacts=build_artifacts(runs),
-            provenance={
-                "root_seed": plan.root_seed,
-                "pipeline_signature": self.pipeline.signature(),
-                "seeds": {n: list(c.seeds) for n, c in by_condition.items()},
-            },
-            replicates=plan.replicates,
-            conditions=tuple(names),
-        )
-        hook = self.plugin_manager().hook
-        try:
-            check_metrics(self.hypotheses, by_condition, self.artifact_name)
-            evaluated = evaluate(
-                self.hypotheses, by_condition, names[0], names[1:], self.correction or "holm"
-            )
-        except (MissingMetricError, HypothesisError) as error:
-            error.result = result
-            hook.after_run(experiment=self, result=result)
-            raise
-        metrics = ExperimentMetrics(result.metrics.baseline, result.metrics.treatments, evaluated)
-        result = Result(
-            metrics,
-            result.runs,
-            result.errors,
-            result.artifacts,
-            result.provenance,
-            result.replicates,
-            result.conditions,
-        )
-        hook.after_run(experiment=self, result=result)
-        return result
+        return conduct(exp, upstream or {})
 
     def apply(
         self, treatment: Treatment | str | None = None, *, data: Any = None, seed: int | None = None
@@ -429,7 +268,7 @@ class Experiment:
             if not overrides(p, "run_experiment_loop")
             and not (verbose and isinstance(p, LoggingPlugin))
         ]
-        exp.plugins = _with_defaults(
+        exp.plugins = with_defaults(
             kept + ([LoggingPlugin(verbose=True)] if verbose else []), exp.artifact_name
         )
         exp._pm = None
@@ -455,69 +294,3 @@ class Experiment:
             f"Experiment(name={self.name!r}, treatments={[t.name for t in self.treatments]!r}, "
             f"replicates={self.replicates!r})"
         )
-
-
-def _check_reachable(hyp: Hypothesis, replicates: int, label: str) -> None:
-    """Refuse a built-in test that can never reach its alpha with this many replicates."""
-    verifier = hyp.verifier
-    factory = getattr(verifier, "factory", None)
-    floor_of = getattr(factory, "floor", None)  # built-in verifiers know their smallest p
-    if factory is None or floor_of is None:
-        return
-    alpha = getattr(verifier, "params", {}).get("alpha")
-    if alpha is None:
-        default = inspect.signature(factory.fn).parameters.get("alpha")
-        alpha = default.default if default is not None else None
-    if not isinstance(alpha, int | float):
-        return
-    floor = floor_of(verifier, replicates)
-    if floor >= alpha:
-        msg = (
-            f"experiment {label!r}: hypothesis {hyp.name!r} uses {factory.name} with "
-            f"{replicates} replicates, whose smallest possible p-value is {floor:.4g} >= "
-            f"alpha={alpha:g}, so it can never pass; use more replicates or a t-test"
-        )
-        raise ExperimentDefinitionError(msg)
-
-
-def _claim_outputs(experiment: Experiment, outputs: list[Any], label: str) -> list[Any]:
-    """Make ``experiment`` the producer of each declared Artifact (one producer each)."""
-    for art in outputs:
-        if not isinstance(art, Artifact):
-            msg = f"experiment {label!r}: outputs=[...] takes Artifact objects, got {art!r}"
-            raise CrystallizeUsageError(msg)
-        if art.producer is not None and art.producer is not experiment:
-            msg = (
-                f"artifact {art.name!r} is produced by experiment {art.producer.name!r}; "
-                f"experiment {label!r} cannot produce it too: give each its own Artifact"
-            )
-            raise ExperimentDefinitionError(msg)
-        art.producer = experiment
-    return outputs
-
-
-def _kind(component: Any) -> str:
-    return "data source" if isinstance(component, DataSource) else "step"
-
-
-def _with_defaults(plugins: list[BasePlugin], label: str) -> list[BasePlugin]:
-    for plugin in plugins:
-        if not isinstance(plugin, BasePlugin):
-            msg = (
-                f"experiment {label!r}: plugins() takes BasePlugin instances, got {plugin!r} "
-                f"({type(plugin).__name__}); did you forget the parentheses?"
-            )
-            raise CrystallizeUsageError(msg)
-    executors = [p for p in plugins if overrides(p, "run_experiment_loop")]
-    if len(executors) > 1:
-        shown = ", ".join(type(p).__name__ for p in executors)
-        msg = f"experiment {label!r} has {len(executors)} execution plugins ({shown}); keep one"
-        raise ExperimentDefinitionError(msg)
-    defaults: list[BasePlugin] = [ArtifactPlugin(), SeedPlugin(), LoggingPlugin()]
-    out = list(plugins)
-    for default in defaults:
-        if not any(isinstance(p, type(default)) for p in plugins):
-            out.append(default)
-    if not executors:
-        out.append(SerialExecution())
-    return out

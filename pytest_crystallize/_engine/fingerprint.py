@@ -11,8 +11,10 @@ changes the step's key.
 from __future__ import annotations
 
 import dataclasses
+import dis
 import enum
 import hashlib
+import hmac
 import pickle
 import struct
 import sys
@@ -143,9 +145,7 @@ _WEIGHTS: dict[bytes, Any] = {}
 def _weights(secret: bytes) -> Any:
     weights = _WEIGHTS.get(secret)
     if weights is None:
-        import hmac
-
-        import numpy as np
+        import numpy as np  # lazy: numpy is imported only for data that is numpy's already
 
         seed = hmac.new(secret, b"crystallize-multilinear-weights", hashlib.sha256).digest()
         rng = np.random.Generator(np.random.PCG64(int.from_bytes(seed, "big")))
@@ -170,6 +170,7 @@ def update_buffer(h: Any, data: memoryview) -> None:
         h.update(data)
         return
     if not _POOL:
+        # lazy: only these executors need it; a serial run never pays
         from concurrent.futures import ThreadPoolExecutor
 
         _POOL.append(ThreadPoolExecutor(2, thread_name_prefix="crystallize-hash"))
@@ -185,7 +186,7 @@ def _update_array(h: Any, array: Any, depth: int) -> None:
         return
     _tag(h, b"ndarray", repr((array.dtype.str, array.shape)).encode())
     if not array.flags.c_contiguous:
-        import numpy as np
+        import numpy as np  # lazy: numpy is imported only for data that is numpy's already
 
         array = np.ascontiguousarray(array)
     update_buffer(h, memoryview(array).cast("B") if array.size else memoryview(b""))
@@ -276,8 +277,6 @@ def _update_function(h: Any, fn: Callable[..., Any], seen: set[int]) -> None:
 
 def _stored_globals(code: types.CodeType) -> set[str]:
     """Names the code (or code nested in it) assigns with ``global``."""
-    import dis
-
     found = {i.argval for i in dis.get_instructions(code) if i.opname == "STORE_GLOBAL"}
     for const in code.co_consts:
         if isinstance(const, types.CodeType):

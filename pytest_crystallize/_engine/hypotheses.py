@@ -1,109 +1,33 @@
-"""@verifier, @hypothesis and the evaluation of hypotheses on an experiment's metrics."""
+"""@hypothesis and the evaluation of hypotheses on an experiment's metrics.
+
+Verifiers, which hypotheses apply, are made by ``@verifier`` (:mod:`.verifiers`).
+"""
 
 from __future__ import annotations
 
-import functools
-import inspect
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 from .correction import adjust_pvalues
 from .errors import CrystallizeUsageError, HypothesisError, MissingMetricError
 from .results import ConditionMetrics, HypothesisResult
-
-_SAMPLE_PARAMS = ("baseline", "treatment", "baseline_samples", "treatment_samples")
-
-
-class VerifierCallable:
-    """A verifier with its parameters bound: ``v(baseline, treatment)`` returns its verdict."""
-
-    def __init__(self, factory: VerifierFactory, params: Mapping[str, Any]) -> None:
-        self.factory = factory
-        self.params = dict(params)
-
-    @property
-    def name(self) -> str:
-        return self.factory.name
-
-    def __call__(self, baseline: Mapping[str, Any], treatment: Mapping[str, Any]) -> Any:
-        return self.factory.fn(baseline, treatment, **self.params)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_bind_verifier, (self.factory, self.params))
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return f"{self.name}({args})"
+from .verifiers import SupportsAsDict, VerifierFactory
 
 
-def _bind_verifier(factory: VerifierFactory, params: Mapping[str, Any]) -> VerifierCallable:
-    return factory(**params)
+class Samples(dict[str, list[Any]]):
+    """What a verifier receives per condition: ``{metric: [value per replicate]}``, plus the
+    replicates' ``seeds`` (equal in both conditions when the replicates pair)."""
+
+    seeds: tuple[int, ...] = ()
 
 
-class VerifierFactory:
-    """A function decorated with :func:`verifier`; call it to bind parameters."""
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        if not callable(fn):
-            msg = f"@verifier decorates a function fn(baseline, treatment, **params), got {fn!r}"
-            raise CrystallizeUsageError(msg)
-        functools.update_wrapper(self, fn)
-        self.fn = fn
-        self.name: str = getattr(fn, "__name__", repr(fn))
-        params = list(inspect.signature(fn).parameters.values())
-        self.required = [
-            p.name
-            for p in params[2:]
-            if p.name not in _SAMPLE_PARAMS
-            and p.default is inspect.Parameter.empty
-            and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
-        ]
-        self.accepted = {p.name for p in params[2:] if p.name not in _SAMPLE_PARAMS}
-        self.accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-        # Checks the parameters when the verifier is made (built-in verifiers set it), so a
-        # bad value fails at definition rather than after every run was computed.
-        self.check: Callable[[Mapping[str, Any]], None] | None = None
-        # The smallest p-value the verifier can reach with n replicates per condition
-        # (built-in verifiers set it), so a test that can never pass fails at definition.
-        self.floor: Callable[[VerifierCallable, int], float] | None = None
-
-    def __call__(self, **params: Any) -> VerifierCallable:
-        unknown = [k for k in params if k not in self.accepted]
-        if unknown and not self.accepts_any:
-            msg = (
-                f"{self.name}() got an unknown parameter {unknown[0]!r} "
-                f"(={params[unknown[0]]!r}); it accepts: "
-                f"{', '.join(sorted(self.accepted)) or 'none'}"
-            )
-            raise CrystallizeUsageError(msg)
-        missing = [k for k in self.required if k not in params]
-        if missing:
-            msg = (
-                f"{self.name}() needs parameter {missing[0]!r}: write {self.name}({missing[0]}=...)"
-            )
-            raise CrystallizeUsageError(msg)
-        return VerifierCallable(self, params)
-
-    def __reduce__(self) -> str:
-        return str(self.__qualname__)  # type: ignore[attr-defined]
-
-    def __repr__(self) -> str:
-        return f"<verifier factory {self.name}>"
-
-
-def verifier(fn: Callable[..., Any] | None = None) -> Any:
-    """Turn ``fn(baseline, treatment, **params)`` into a verifier factory.
-
-    ``baseline`` and ``treatment`` are ``{metric: [value per replicate]}``, aligned by
-    replicate. The verifier returns a mapping (for example ``{"p_value": p, "significant":
-    p < alpha}``) or a result object with ``as_dict()``. Works with or without parentheses.
-    """
-    if fn is None:
-        return verifier
-    return VerifierFactory(fn)
+VerifierOutput: TypeAlias = Mapping[str, Any] | SupportsAsDict
+Verifier: TypeAlias = Callable[[Samples, Samples], VerifierOutput]
+MetricsSpec: TypeAlias = str | Sequence[str] | Sequence[Sequence[str]] | None
+Ranker: TypeAlias = Callable[[Any], float]
 
 
 def rank_by_p_value(result: Any) -> float:
@@ -144,9 +68,9 @@ class Hypothesis:
 
     def __init__(
         self,
-        verifier: Any,
-        metrics: Any = None,
-        ranker: Callable[[Any], float] | None = None,
+        verifier: VerifierFactory | Verifier,
+        metrics: MetricsSpec = None,
+        ranker: Ranker | None = None,
         name: str | None = None,
     ) -> None:
         if isinstance(verifier, VerifierFactory):
@@ -159,7 +83,7 @@ class Hypothesis:
         if ranker is not None and not callable(ranker):
             msg = f"Hypothesis(ranker=...) must be callable(result) -> float, got {ranker!r}"
             raise CrystallizeUsageError(msg)
-        self.verifier = verifier
+        self.verifier: Verifier = verifier
         self.metrics_spec = metrics
         self.groups, self.grouped = _parse_metrics(metrics)
         self.ranker = ranker or rank_by_p_value
@@ -168,12 +92,15 @@ class Hypothesis:
 
     @property
     def verifier_name(self) -> str:
+        """The verifier's name (its function's), for messages and reports."""
         return str(getattr(self.verifier, "name", getattr(self.verifier, "__name__", "verifier")))
 
     def metric_groups(self, available: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+        """The groups of metrics compared, each by one verifier call (all of ``available``
+        as one group when the hypothesis names no metrics)."""
         return self.groups if self.groups is not None else (tuple(available),)
 
-    def __reduce__(self) -> Any:
+    def __reduce__(self) -> str | tuple[Any, ...]:
         if self._global_name is not None:
             return self._global_name  # the module attribute is this object
         return (Hypothesis, (self.verifier, self.metrics_spec, self.ranker, self.name))
@@ -185,10 +112,18 @@ class Hypothesis:
         )
 
 
-def hypothesis(*, verifier: Any, metrics: Any = None, name: str | None = None) -> Any:
-    """Decorate a ranker ``fn(result) -> float`` (lower is better) into a :class:`Hypothesis`."""
+def hypothesis(
+    *, verifier: VerifierFactory | Verifier, metrics: MetricsSpec = None, name: str | None = None
+) -> Callable[[Ranker], Hypothesis]:
+    """Decorate a ranker ``fn(result) -> float`` (lower is better) into a :class:`Hypothesis`.
 
-    def decorate(ranker: Callable[[Any], float]) -> Hypothesis:
+    ``verifier`` is a bound verifier (``welch_t_test(alpha=0.01)``), a verifier factory
+    (bound with no parameters) or any ``fn(baseline, treatment)`` returning a mapping or an
+    object with ``as_dict()``. ``metrics`` is a metric name, a list of names (one group) or a
+    list of lists of names (one verifier call per group); ``None`` compares every metric.
+    """
+
+    def decorate(ranker: Ranker) -> Hypothesis:
         made = Hypothesis(verifier, metrics=metrics, ranker=ranker, name=name)
         made._global_name = ranker.__qualname__
         made.__module__ = ranker.__module__
@@ -197,15 +132,18 @@ def hypothesis(*, verifier: Any, metrics: Any = None, name: str | None = None) -
     return decorate
 
 
-def as_mapping(output: Any) -> Mapping[str, Any]:
+def as_mapping(output: VerifierOutput) -> Mapping[str, Any]:
+    """A verifier's output as a mapping: itself, or what its ``as_dict()`` returns."""
     if isinstance(output, Mapping):
         return output
-    return output.as_dict()  # type: ignore[no-any-return]
+    return output.as_dict()
 
 
-def _check_output(output: Any, hyp: Hypothesis, treatment: str) -> Any:
-    if isinstance(output, Mapping) or callable(getattr(output, "as_dict", None)):
+def _check_output(output: object, hyp: Hypothesis, treatment: str) -> VerifierOutput:
+    if isinstance(output, Mapping):
         return output
+    if callable(getattr(output, "as_dict", None)):
+        return cast("SupportsAsDict", output)
     msg = (
         f"verifier {hyp.verifier_name!r} of hypothesis {hyp.name!r} returned {output!r} "
         f"({type(output).__name__}) for treatment {treatment!r}; a verifier must return a "
@@ -347,13 +285,6 @@ def _with_adjusted(
     )
 
 
-class Samples(dict[str, list[Any]]):
-    """What a verifier receives per condition: ``{metric: [value per replicate]}``, plus the
-    replicates' ``seeds`` (equal in both conditions when the replicates pair)."""
-
-    seeds: tuple[int, ...] = ()
-
-
 def _call_verifier(
     hyp: Hypothesis,
     baseline: Samples,
@@ -362,7 +293,7 @@ def _call_verifier(
     group: tuple[str, ...],
     n: int,
     notes: list[str],
-) -> Any:
+) -> VerifierOutput:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .context import BASELINE_CONDITION, CONDITION_KEY, REPLICATE_KEY, FrozenContext
 from .errors import CrystallizeError, CrystallizeUsageError, ExperimentDefinitionError
-from .steps import DataSource
+from .sources import DataSource
 
 if TYPE_CHECKING:
     from .experiment import Experiment
@@ -106,9 +106,11 @@ class Artifact(DataSource):
         return ("artifact", self.name)
 
     def producer_label(self) -> str:
+        """`` of experiment 'name'`` for messages, or ``""`` when no experiment produces it."""
         return f" of experiment {self.producer.name!r}" if self.producer is not None else ""
 
     def bind(self, ctx: FrozenContext) -> BoundArtifact:
+        """The artifact bound to the run of ``ctx``, so a step can ``write`` it."""
         return BoundArtifact(self, ctx)
 
     def fetch(self, ctx: FrozenContext) -> Any:
@@ -170,6 +172,7 @@ class ExperimentInput(DataSource):
 
     @property
     def required_outputs(self) -> list[Artifact]:
+        """The artifacts among the inputs: upstream experiments must produce them."""
         return [s for s in self.inputs.values() if isinstance(s, Artifact)]
 
 

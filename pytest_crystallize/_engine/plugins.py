@@ -15,8 +15,9 @@ from .seeds import default_seed_function, stable_int
 if TYPE_CHECKING:
     from .context import FrozenContext
     from .experiment import Experiment
-    from .results import Result, RunResult
+    from .results import Result
     from .run import RunPlan
+    from .runs import RunResult
     from .steps import PipelineStep
 
 _LOGGER = logging.getLogger("pytest_crystallize")

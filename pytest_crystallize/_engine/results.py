@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
-import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -12,132 +10,8 @@ from pathlib import Path
 from typing import Any, final
 
 from .errors import ExperimentRunError
-
-_PACKAGE_DIR = str(Path(__file__).parent)
-
-
-def user_traceback(exc: BaseException) -> str:
-    """Format ``exc``'s traceback without pytest-crystallize's own frames."""
-    te = traceback.TracebackException.from_exception(exc)
-    te.stack = traceback.StackSummary.from_list(
-        [frame for frame in te.stack if not frame.filename.startswith(_PACKAGE_DIR)]
-    )
-    return "".join(te.format())
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class RunError:
-    """Why one run (condition x replicate) failed.
-
-    Attributes
-    ----------
-    condition, replicate:
-        The run.
-    stage:
-        ``"treatment"``, ``"data source"``, ``"step"`` or ``"plugin"``.
-    where:
-        The name of the treatment, data source, step or hook that raised.
-    exc_type, message, traceback:
-        The user's exception, as text (the traceback without framework frames).
-    exception:
-        The exception object itself when it could travel back from the worker, else ``None``.
-    """
-
-    condition: str
-    replicate: int
-    stage: str
-    where: str
-    exc_type: str
-    message: str
-    traceback: str
-    exception: BaseException | None = field(default=None, compare=False, repr=False)
-
-    @classmethod
-    def from_exception(
-        cls, exc: BaseException, condition: str, replicate: int, stage: str, where: str
-    ) -> RunError:
-        return cls(
-            condition=condition,
-            replicate=replicate,
-            stage=stage,
-            where=where,
-            exc_type=type(exc).__qualname__,
-            message=str(exc),
-            traceback=user_traceback(exc),
-            exception=exc,
-        )
-
-    @property
-    def key(self) -> str:
-        """``"<condition>_rep_<replicate>"``, the key of ``Result.errors``."""
-        return f"{self.condition}_rep_{self.replicate}"
-
-    def summary(self) -> str:
-        return (
-            f"{self.stage} {self.where!r} raised {self.exc_type}: {self.message} "
-            f"(condition {self.condition!r}, replicate {self.replicate})"
-        )
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    """What one run produced, as plain data that travels between processes.
-
-    ``metrics`` maps each metric to the values recorded in this run (usually one);
-    ``artifacts`` lists ``(step, file name, path)`` of the files written.
-    """
-
-    condition: str
-    replicate: int
-    seed: int
-    metrics: Mapping[str, tuple[Any, ...]]
-    artifacts: tuple[tuple[str, str, str], ...] = ()
-    error: RunError | None = None
-    duration: float = 0.0
-    cache: tuple[int, int, int, int, float] | None = None  # hits, misses, rejected, bytes, s
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain data (numbers, str, lists, dicts) that pytest-xdist can send between processes."""
-        error = self.error
-        return {
-            "condition": self.condition,
-            "replicate": self.replicate,
-            "seed": self.seed,
-            "metrics": {k: [plain(v) for v in values] for k, values in self.metrics.items()},
-            "artifacts": [list(a) for a in self.artifacts],
-            "error": None
-            if error is None
-            else {
-                "stage": error.stage,
-                "where": error.where,
-                "exc_type": error.exc_type,
-                "message": error.message,
-                "traceback": error.traceback,
-            },
-            "duration": self.duration,
-            "cache": None if self.cache is None else list(self.cache),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> RunResult:
-        error = data["error"]
-        condition, replicate = data["condition"], data["replicate"]
-        return cls(
-            condition=condition,
-            replicate=replicate,
-            seed=data["seed"],
-            metrics={k: tuple(v) for k, v in data["metrics"].items()},
-            artifacts=tuple((a[0], a[1], a[2]) for a in data["artifacts"]),
-            error=None if error is None else RunError(condition, replicate, **error),
-            duration=data["duration"],
-            cache=None if data.get("cache") is None else tuple(data["cache"]),
-        )
+from .plain import plain
+from .runs import RunError, RunResult
 
 
 @final
@@ -203,33 +77,6 @@ class ExperimentMetrics:
 
     def condition(self, name: str) -> ConditionMetrics:
         return self.baseline if name == self.baseline.name else self.treatments[name]
-
-
-def plain(value: Any, *, finite: bool = False) -> Any:
-    """``value`` as plain data (numbers, str, lists, dicts); ``finite`` makes NaN/inf ``None``
-    (JSON's null), so the data can be written as strict JSON.
-
-    numpy scalars and arrays become Python numbers and lists, result objects their
-    ``as_dict()``, anything else its ``repr``.
-    """
-    if isinstance(value, Mapping):
-        return {str(k): plain(v, finite=finite) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v, finite=finite) for v in value]
-    if isinstance(value, float) and finite and not math.isfinite(value):
-        return None
-    if type(value) in (str, int, float, bool) or value is None:
-        return value
-    if isinstance(value, Path):
-        return str(value)
-    for method in ("tolist", "as_dict"):  # numpy scalars and arrays, result objects
-        convert = getattr(value, method, None)
-        if callable(convert):
-            return plain(convert(), finite=finite)
-    for kind in (bool, int, float, str):  # subclasses such as IntEnum travel as the base
-        if isinstance(value, kind):
-            return kind(value)
-    return repr(value)
 
 
 @final
@@ -353,7 +200,7 @@ class Result:
     def to_df(self) -> Any:
         """A pandas DataFrame, one row per (condition, replicate, metric); needs pandas."""
         try:
-            import pandas as pd
+            import pandas as pd  # lazy: pandas is optional and slow to import
         except ImportError as exc:
             msg = "Result.to_df() needs pandas, which is not installed: pip install pandas"
             raise ImportError(msg) from exc
@@ -424,115 +271,3 @@ def build_artifacts(runs: Sequence[RunResult]) -> dict[str, dict[str, tuple[Path
         name: {cond: tuple(p for _, p in sorted(paths)) for cond, paths in by_cond.items()}
         for name, by_cond in found.items()
     }
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The outcome of one (hypothesis, treatment) comparison, as pytest reports it.
-
-    Attributes
-    ----------
-    outcome:
-        ``"passed"``, ``"failed"``, ``"inconclusive"`` (a gate's CI straddles its margin),
-        ``"error"`` (the experiment could not be judged) or ``"skipped"`` (not every
-        replicate was selected).
-    message:
-        Why, with the numbers.
-    pvalue, pvalue_adjusted, correction, alpha:
-        The verifier's p-value, the p-value adjusted over the experiment's family (``None``
-        for a family of one), the correction used, and the significance level.
-    n_baseline, n_treatment, mean_baseline, mean_treatment:
-        The complete replicates compared, per condition, and the means of the first metric.
-    difference, ci_low, ci_high, effect_size, effect_size_name, mde:
-        From built-in verifiers: the estimated change with its 95% CI, the effect size, and
-        the smallest change detectable with 80% power.
-    output:
-        The verifier's output as plain data.
-    notes:
-        Warnings the verifier emitted and degenerate inputs (for example zero variance).
-    """
-
-    experiment: str
-    hypothesis: str
-    treatment: str
-    outcome: str
-    message: str
-    verifier: str = ""
-    metrics: tuple[str, ...] = ()
-    pvalue: float | None = None
-    pvalue_adjusted: float | None = None
-    correction: str = "none"
-    alpha: float | None = None
-    n_baseline: int = 0
-    n_treatment: int = 0
-    mean_baseline: float | None = None
-    mean_treatment: float | None = None
-    difference: float | None = None
-    ci_low: float | None = None
-    ci_high: float | None = None
-    effect_size: float | None = None
-    effect_size_name: str = ""
-    mde: float | None = None
-    output: Any = None
-    notes: tuple[str, ...] = ()
-
-    @property
-    def name(self) -> str:
-        """``<experiment>::<hypothesis>::<treatment>``, the node id after the file."""
-        return f"{self.experiment}::{self.hypothesis}::{self.treatment}"
-
-    def properties(self) -> list[tuple[str, object]]:
-        """The numbers as ``(name, value)`` pairs, for JUnit XML properties."""
-        pairs: list[tuple[str, object]] = [
-            ("crystallize_outcome", self.outcome),
-            ("verifier", self.verifier),
-            ("metrics", ",".join(self.metrics)),
-            ("n_baseline", self.n_baseline),
-            ("n_treatment", self.n_treatment),
-            ("correction", self.correction),
-        ]
-        if self.effect_size_name:
-            pairs.append(("effect_size_name", self.effect_size_name))
-        optional = {
-            "p_value": self.pvalue,
-            "p_value_adjusted": self.pvalue_adjusted,
-            "alpha": self.alpha,
-            "mean_baseline": self.mean_baseline,
-            "mean_treatment": self.mean_treatment,
-            "difference": self.difference,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
-            "effect_size": self.effect_size,
-            "mde": self.mde,
-        }
-        pairs += [(k, v) for k, v in optional.items() if v is not None]
-        pairs += [(f"note_{i}", note) for i, note in enumerate(self.notes)]
-        return pairs
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "experiment": self.experiment,
-            "hypothesis": self.hypothesis,
-            "treatment": self.treatment,
-            "outcome": self.outcome,
-            "message": self.message,
-            "verifier": self.verifier,
-            "metrics": list(self.metrics),
-            "pvalue": self.pvalue,
-            "pvalue_adjusted": self.pvalue_adjusted,
-            "correction": self.correction,
-            "alpha": self.alpha,
-            "n_baseline": self.n_baseline,
-            "n_treatment": self.n_treatment,
-            "mean_baseline": self.mean_baseline,
-            "mean_treatment": self.mean_treatment,
-            "difference": self.difference,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
-            "effect_size": self.effect_size,
-            "effect_size_name": self.effect_size_name,
-            "mde": self.mde,
-            "output": plain(self.output, finite=True),
-            "notes": list(self.notes),
-        }

@@ -28,7 +28,7 @@ from .context import CONDITION_KEY, REPLICATE_KEY, SEED_KEY, FrozenContext
 from .errors import CrystallizeUsageError, PipelineExecutionError
 from .fingerprint import step_code
 from .plugins import SeedPlugin
-from .results import RunError, RunResult
+from .runs import RunError, RunResult
 from .seeds import replicate_seed
 from .steps import FunctionStep, PipelineStep, unpack_output
 from .upstream import Upstream
@@ -138,15 +138,18 @@ class RunPlan:
         return replicate * len(self.conditions) + self.condition_names.index(condition)
 
     async def aexecute(self, index: int) -> RunResult:
+        """Like :meth:`execute`, awaited in the running event loop."""
         result: RunResult = (await self._arun(index))[0]
         return result
 
     def apply(self, *, data: Any, seed: int | None, use_data: bool) -> Any:
+        """Run the pipeline once, as run 0 (with ``seed`` when given), and return its output;
+        what fails raises. With ``use_data``, ``data`` replaces the data source's output."""
         return self._drive(self._arun(0, seed=seed, data=data, use_data=use_data, raising=True))[1]
 
     def _drive(self, coro: Any) -> Any:
         if self.is_async:
-            import asyncio
+            import asyncio  # lazy: asyncio costs ~10 ms to import; only async pipelines need it
 
             return asyncio.run(coro)
         try:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeAlias, overload
 
 from .context import RESERVED_KEYS, FrozenContext
 from .errors import CrystallizeUsageError, ExperimentDefinitionError
+
+TreatmentFunction: TypeAlias = Callable[[FrozenContext], Mapping[str, Any] | None]
+"""A callable treatment: ``fn(ctx)`` may ``ctx.add`` keys and may return a mapping to overlay."""
 
 
 class Treatment:
@@ -17,7 +20,9 @@ class Treatment:
     itself, so ``boost()`` and ``boost`` both name it.
     """
 
-    def __init__(self, name: str, apply: Mapping[str, Any] | Callable[..., Any] | None = None):
+    def __init__(
+        self, name: str, apply: Mapping[str, Any] | TreatmentFunction | None = None
+    ) -> None:
         if not isinstance(name, str) or not name:
             msg = f"a treatment name must be a non-empty str, got {name!r}"
             raise CrystallizeUsageError(msg)
@@ -36,7 +41,7 @@ class Treatment:
             )
             raise CrystallizeUsageError(msg)
         self.name = name
-        self._apply = apply
+        self._apply: dict[str, Any] | TreatmentFunction = apply
         self._global_name: str | None = None
 
     @property
@@ -50,7 +55,7 @@ class Treatment:
         return not isinstance(self._apply, dict)
 
     @property
-    def function(self) -> Callable[..., Any] | None:
+    def function(self) -> TreatmentFunction | None:
         """The function of a callable treatment (``None`` for a mapping of values)."""
         return None if isinstance(self._apply, dict) else self._apply
 
@@ -73,7 +78,7 @@ class Treatment:
     def __call__(self) -> Treatment:
         return self
 
-    def __reduce__(self) -> Any:
+    def __reduce__(self) -> str | tuple[Any, ...]:
         if self._global_name is not None:
             return self._global_name
         return (Treatment, (self.name, self._apply))
@@ -82,13 +87,19 @@ class Treatment:
         return f"Treatment({self.name!r}, {self._apply!r})"
 
 
-def treatment(name: str, apply: Mapping[str, Any] | Callable[..., Any] | None = None) -> Any:
+@overload
+def treatment(name: str, apply: Mapping[str, Any] | TreatmentFunction) -> Treatment: ...
+@overload
+def treatment(name: str, apply: None = None) -> Callable[[TreatmentFunction], Treatment]: ...
+def treatment(
+    name: str, apply: Mapping[str, Any] | TreatmentFunction | None = None
+) -> Treatment | Callable[[TreatmentFunction], Treatment]:
     """``treatment(name, {...})`` returns a :class:`Treatment`; ``@treatment(name)`` decorates
     ``fn(ctx)`` into one."""
     if apply is not None:
         return Treatment(name, apply)
 
-    def decorate(fn: Callable[..., Any]) -> Treatment:
+    def decorate(fn: TreatmentFunction) -> Treatment:
         made = Treatment(name, fn)
         made._global_name = fn.__qualname__
         made.__module__ = fn.__module__
@@ -98,6 +109,7 @@ def treatment(name: str, apply: Mapping[str, Any] | Callable[..., Any] | None = 
 
 
 def coerce_treatment(value: Any) -> Treatment:
+    """Return ``value`` if it is a :class:`Treatment`; explain anything else."""
     if isinstance(value, Treatment):
         return value
     msg = (

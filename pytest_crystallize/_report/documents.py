@@ -18,7 +18,11 @@ from typing import Any
 
 from .._engine.atomic import write_atomic
 from .._engine.cache import CacheStats
-from .._engine.results import RunResult, Verdict, build_metrics, plain
+from .._engine.plain import plain
+from .._engine.results import build_metrics
+from .._engine.runs import RunResult
+from .._engine.verdict import Verdict
+from ..stats._numbers import number
 
 SCHEMA_VERSION = 1
 _PACKAGES = ("pytest-crystallize", "pytest", "pluggy", "pytest-xdist", "scipy", "numpy")
@@ -118,14 +122,11 @@ def write_json(path: Path, document: Mapping[str, Any]) -> None:
 # --- Markdown -----------------------------------------------------------------------------
 
 
-def _p(value: Any) -> str:
-    return "-" if value is None else f"{value:.3g}"
-
-
 def _change(v: Mapping[str, Any]) -> str:
     if v.get("difference") is None or v.get("ci_low") is None or v.get("ci_high") is None:
         return "-"
-    return f"{v['difference']:+.3g} [{v['ci_low']:+.3g}, {v['ci_high']:+.3g}]"
+    low, high = number(v["ci_low"], 3, sign=True), number(v["ci_high"], 3, sign=True)
+    return f"{number(v['difference'], 3, sign=True)} [{low}, {high}]"
 
 
 def _cell(text: str) -> str:
@@ -148,7 +149,8 @@ def markdown(document: Mapping[str, Any]) -> str:
             outcome = v["outcome"]
             rows.append(
                 f"| {_cell(v['experiment'])} | {_cell(v['hypothesis'])} | {_cell(v['treatment'])}"
-                f" | {_change(v)} | {_p(v['pvalue'])} / {_p(v['pvalue_adjusted'])} | "
+                f" | {_change(v)} | {number(v['pvalue'], 3, missing='-')} / "
+                f"{number(v['pvalue_adjusted'], 3, missing='-')} | "
                 f"{_ICONS.get(outcome, '')} {outcome} |"
             )
             notes += [f"- {_cell(v['nodeid'])}: {_cell(n)}" for n in v.get("notes", [])]

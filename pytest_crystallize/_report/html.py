@@ -13,6 +13,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..stats._numbers import finite, number
+
 _W, _H, _PAD = 520, 220, 48
 _COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3")
 _STYLE = """
@@ -30,7 +32,7 @@ def _e(text: Any) -> str:
 
 
 def _t975(df: int) -> float:
-    from scipy import stats
+    from scipy import stats  # lazy: scipy.stats takes seconds to import
 
     return float(stats.t.ppf(0.975, df))
 
@@ -49,11 +51,13 @@ def _summary(values: Sequence[float]) -> tuple[float, float, float] | None:
 
 
 def _numbers(column: Sequence[Any]) -> list[tuple[int, float]]:
-    return [
-        (i, float(v))
-        for i, v in enumerate(column)
-        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-    ]
+    """The (replicate, value) pairs of a metric's finite numbers (flags and text left out)."""
+    found = []
+    for i, v in enumerate(column):
+        x = None if isinstance(v, bool | str) else finite(v)
+        if x is not None:
+            found.append((i, x))
+    return found
 
 
 def _strip_plot(title: str, groups: Sequence[tuple[str, list[float]]], zero: bool) -> str:
@@ -79,7 +83,7 @@ def _strip_plot(title: str, groups: Sequence[tuple[str, list[float]]], zero: boo
     for tick in (low + span * 0.08, (low + high) / 2, high - span * 0.08):
         parts.append(
             f'<text x="{_PAD - 4}" y="{y(tick) + 4:.1f}" font-size="10" text-anchor="end">'
-            f"{tick:.3g}</text>"
+            f"{number(tick, 3)}</text>"
         )
     if zero:
         parts.append(
@@ -93,7 +97,8 @@ def _strip_plot(title: str, groups: Sequence[tuple[str, list[float]]], zero: boo
             jitter = ((i * 37) % 21 - 10) / 10 * step * 0.18
             parts.append(
                 f'<circle class="point" cx="{center + jitter:.1f}" cy="{y(v):.1f}" r="3" '
-                f'fill="{color}" fill-opacity="0.6"><title>{_e(name)}: {v:.6g}</title></circle>'
+                f'fill="{color}" fill-opacity="0.6"><title>{_e(name)}: {number(v, 6)}</title>'
+                "</circle>"
             )
         stats = _summary(vs)
         if stats is not None:
@@ -103,8 +108,8 @@ def _strip_plot(title: str, groups: Sequence[tuple[str, list[float]]], zero: boo
                 f'y2="{y(ci_high):.1f}" stroke="#222" stroke-width="2"/>'
                 f'<line class="mean" x1="{center - step * 0.25:.1f}" y1="{y(mean):.1f}" '
                 f'x2="{center + step * 0.25:.1f}" y2="{y(mean):.1f}" stroke="#222" '
-                f'stroke-width="3"><title>mean {mean:.6g}, 95% CI [{ci_low:.6g}, '
-                f"{ci_high:.6g}]</title></line>"
+                f'stroke-width="3"><title>mean {number(mean, 6)}, 95% CI '
+                f"[{number(ci_low, 6)}, {number(ci_high, 6)}]</title></line>"
             )
         parts.append(
             f'<text x="{center:.1f}" y="{_H - 8}" font-size="11" text-anchor="middle">'
@@ -149,10 +154,6 @@ def _experiment_section(experiment: Mapping[str, Any]) -> str:
     return "".join(out)
 
 
-def _fmt(value: Any) -> str:
-    return "-" if value is None else f"{value:.4g}"
-
-
 def _verdict_table(verdicts: Sequence[Mapping[str, Any]]) -> str:
     if not verdicts:
         return "<p>No verdicts.</p>"
@@ -162,13 +163,17 @@ def _verdict_table(verdicts: Sequence[Mapping[str, Any]]) -> str:
         "<th>outcome</th></tr>"
     ]
     for v in verdicts:
+        p, p_adjusted, mde = (
+            number(v[key], missing="-") for key in ("pvalue", "pvalue_adjusted", "mde")
+        )
         change = "-"
         if v.get("difference") is not None and v.get("ci_low") is not None:
-            change = f"{v['difference']:+.4g} [{v['ci_low']:+.4g}, {v['ci_high']:+.4g}]"
+            low, high = (number(v.get(k), sign=True, missing="-") for k in ("ci_low", "ci_high"))
+            change = f"{number(v['difference'], sign=True)} [{low}, {high}]"
         rows.append(
             f"<tr><td>{_e(v['hypothesis'])}</td><td>{_e(v['treatment'])}</td>"
-            f"<td>{_e(v['verifier'])}</td><td>{_e(change)}</td><td>{_fmt(v['pvalue'])}</td>"
-            f"<td>{_fmt(v['pvalue_adjusted'])}</td><td>{_fmt(v['mde'])}</td>"
+            f"<td>{_e(v['verifier'])}</td><td>{_e(change)}</td><td>{p}</td>"
+            f"<td>{p_adjusted}</td><td>{mde}</td>"
             f"<td class='{_e(v['outcome'])}' title='{_e(v['message'])}'>{_e(v['outcome'])}</td>"
             f"</tr>"
         )

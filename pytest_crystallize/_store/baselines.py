@@ -24,7 +24,9 @@ from .._engine.errors import CrystallizeUsageError
 from .._engine.experiment import Experiment
 from .._engine.fingerprint import fingerprint
 from .._engine.hypotheses import Samples
-from .._engine.results import ConditionMetrics, RunResult, Verdict, build_metrics
+from .._engine.results import ConditionMetrics, build_metrics
+from .._engine.runs import RunResult
+from .._engine.verdict import Verdict
 
 FORMAT = 1
 _GATE = re.compile(r"^(?P<metric>[^:]+):(?P<sign>[+-])(?P<size>\d+(?:\.\d*)?|\.\d+)(?P<pct>%?)$")
@@ -147,7 +149,7 @@ def _compare_metric(
     gates: Mapping[str, tuple[float, bool, bool]],
     notes: list[str],
 ) -> Verdict:
-    from .. import stats
+    from .. import stats  # lazy: scipy costs seconds; only --crystallize-compare needs it
 
     now_values, old_values = current.metrics[metric], then["metrics"][metric]
     old_seeds = then["seeds"]

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._engine.errors import CrystallizeUsageError, HypothesisError
-from .._engine.hypotheses import verifier
+from ._builtin import built_in
 from ._common import (
     TestResult,
     degenerate_result,
@@ -20,6 +20,7 @@ from ._common import (
     t_parts,
     t_quantile,
 )
+from ._numbers import number
 
 
 def _margin(margin: Any, relative: bool, mean_baseline: float, test: str) -> float:
@@ -55,7 +56,7 @@ def _prepare(
 
 
 def _shown(value: float, relative: bool, mean_baseline: float) -> str:
-    text = f"{100 * value / abs(mean_baseline):+.1f}" if relative else f"{value:+.4g}"
+    text = f"{100 * value / abs(mean_baseline):+.1f}" if relative else number(value, sign=True)
     if float(text) == 0:
         text = "+0.0" if relative else "+0"  # never "-0.0"
     return text + ("%" if relative else "")
@@ -86,7 +87,7 @@ def _gate(
     mean_b = described["mean_baseline"]
     mde = min_detectable(se, df, alpha, "greater")
     interval = f"[{_shown(low, relative, mean_b)}, {_shown(high, relative, mean_b)}]"
-    level = f"{100 * confidence:g}%"
+    level = f"{number(100 * confidence)}%"
     words = {
         "passed": f"{level} CI of the change {interval} clears the margin {bounds}",
         "failed": f"{level} CI of the change {interval} lies beyond the margin {bounds}",
@@ -115,7 +116,7 @@ def _gate(
     )
 
 
-@verifier
+@built_in
 def non_inferior(
     baseline: Mapping[str, Any],
     treatment: Mapping[str, Any],
@@ -131,7 +132,7 @@ def non_inferior(
     ``passed``: the one-sided (1 - alpha) bound of the change clears -margin; ``failed``:
     the change is worse than -margin with that confidence; ``inconclusive`` otherwise.
     """
-    from scipy import stats
+    from scipy import stats  # lazy: scipy.stats takes seconds to import
 
     prepared = _prepare(
         "non-inferiority t-test",
@@ -183,7 +184,7 @@ def non_inferior(
     )
 
 
-@verifier
+@built_in
 def equivalent(
     baseline: Mapping[str, Any],
     treatment: Mapping[str, Any],
@@ -197,7 +198,7 @@ def equivalent(
     ``passed``: the (1 - 2 alpha) CI of the change lies inside (-margin, margin); ``failed``:
     it lies entirely outside; ``inconclusive`` otherwise. Paired when replicates pair.
     """
-    from scipy import stats
+    from scipy import stats  # lazy: scipy.stats takes seconds to import
 
     prepared = _prepare(
         "equivalence (TOST)", "equivalent", baseline, treatment, margin, relative, alpha, paired

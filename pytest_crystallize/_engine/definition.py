@@ -1,0 +1,180 @@
+"""What makes an experiment definition valid, and the plugins every experiment gets.
+
+The checks run when an experiment is made (and again when ``run()`` overrides its treatments,
+hypotheses or replicates), so a bad definition fails at the user's line, before any run.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any
+
+from .artifacts import ArtifactPlugin
+from .context import RESERVED_KEYS
+from .correction import check_correction
+from .errors import CrystallizeUsageError, ExperimentDefinitionError
+from .execution import SerialExecution
+from .hypotheses import Hypothesis
+from .inputs import Artifact
+from .plugins import BasePlugin, LoggingPlugin, SeedPlugin, overrides
+from .sources import DataSource
+from .steps import PipelineStep
+
+if TYPE_CHECKING:
+    from .experiment import Experiment
+
+
+def check_definition(experiment: Experiment) -> None:
+    """Raise :class:`ExperimentDefinitionError` for anything that would make runs fail."""
+    label = experiment.name or "<unnamed>"
+    _check_replicates(experiment.replicates, label)
+    reserved = sorted(RESERVED_KEYS.intersection(experiment.initial_ctx))
+    if reserved:
+        msg = (
+            f"experiment {label!r}: initial_ctx sets the reserved key {reserved[0]!r}; "
+            f"{', '.join(sorted(RESERVED_KEYS))} are set for each run by the experiment"
+        )
+        raise ExperimentDefinitionError(msg)
+    seen: set[str] = set()
+    for listed in experiment.all_treatments:  # as given, a treatment named baseline included
+        if listed.name in seen:
+            msg = f"experiment {label!r}: two treatments are named {listed.name!r}; rename one"
+            raise ExperimentDefinitionError(msg)
+        seen.add(listed.name)
+    components: list[DataSource | PipelineStep] = [
+        experiment.datasource,
+        *experiment.pipeline.steps,
+    ]
+    for name, t in experiment.conditions():
+        payload = t.apply_map if t is not None else {}
+        for key in payload:
+            if key in RESERVED_KEYS:
+                msg = (
+                    f"experiment {label!r}: treatment {name!r} sets the reserved key "
+                    f"{key!r}; {', '.join(sorted(RESERVED_KEYS))} are set for each run"
+                )
+                raise ExperimentDefinitionError(msg)
+            for comp in components:
+                if key in comp.params:
+                    msg = (
+                        f"experiment {label!r}: treatment {name!r} sets {key!r}, but step "
+                        f"{comp.name!r} receives {key}={comp.params[key]!r} explicitly, so "
+                        f"the treatment would have no effect; remove the explicit argument "
+                        f"(put the default in initial_ctx) or rename the key"
+                    )
+                    raise ExperimentDefinitionError(msg)
+        if t is not None and t.is_callable:
+            continue  # its keys are known only when it runs
+        available = set(experiment.initial_ctx) | set(payload) | RESERVED_KEYS
+        for comp in components:
+            missing = [k for k in comp.required_context() if k not in available]
+            if missing:
+                msg = (
+                    f"experiment {label!r}: {_kind(comp)} {comp.name!r} needs {missing[0]!r},"
+                    f" which is not passed as {comp.name}({missing[0]}=...), has no default "
+                    f"and is not in the context of condition {name!r}; pass it explicitly, "
+                    f"add it to initial_ctx, or set it in every treatment"
+                )
+                raise ExperimentDefinitionError(msg)
+    _check_hypotheses(experiment, label)
+
+
+def _check_hypotheses(experiment: Experiment, label: str) -> None:
+    if experiment.correction is not None:
+        check_correction(experiment.correction, f"experiment {label!r}: correction")
+    names: set[str] = set()
+    for hyp in experiment.hypotheses:
+        if not isinstance(hyp, Hypothesis):
+            msg = (
+                f"experiment {label!r}: hypotheses() takes Hypothesis objects (made by "
+                f"@hypothesis or Hypothesis(...)), got {hyp!r} ({type(hyp).__name__})"
+            )
+            raise ExperimentDefinitionError(msg)
+        if hyp.name in names:
+            msg = f"experiment {label!r}: two hypotheses are named {hyp.name!r}; rename one"
+            raise ExperimentDefinitionError(msg)
+        names.add(hyp.name)
+    if experiment.hypotheses and not experiment.treatments:
+        msg = (
+            f"experiment {label!r} has hypotheses but no treatments to compare with the "
+            f"baseline; add .treatments([...]) or drop the hypotheses"
+        )
+        raise ExperimentDefinitionError(msg)
+    for hyp in experiment.hypotheses:
+        _check_reachable(hyp, experiment.replicates, label)
+
+
+def _check_replicates(value: Any, experiment: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = (
+            f"experiment {experiment!r}: replicates must be a positive int, got {value!r} "
+            f"({type(value).__name__}); use 1 or more replicates"
+        )
+        raise ExperimentDefinitionError(msg)
+    return value
+
+
+def _check_reachable(hyp: Hypothesis, replicates: int, label: str) -> None:
+    """Refuse a built-in test that can never reach its alpha with this many replicates."""
+    verifier = hyp.verifier
+    factory = getattr(verifier, "factory", None)
+    floor_of = getattr(factory, "floor", None)  # built-in verifiers know their smallest p
+    if factory is None or floor_of is None:
+        return
+    alpha = getattr(verifier, "params", {}).get("alpha")
+    if alpha is None:
+        default = inspect.signature(factory.fn).parameters.get("alpha")
+        alpha = default.default if default is not None else None
+    if not isinstance(alpha, int | float):
+        return
+    floor = floor_of(verifier, replicates)
+    if floor >= alpha:
+        msg = (
+            f"experiment {label!r}: hypothesis {hyp.name!r} uses {factory.name} with "
+            f"{replicates} replicates, whose smallest possible p-value is {floor:.4g} >= "
+            f"alpha={alpha:g}, so it can never pass; use more replicates or a t-test"
+        )
+        raise ExperimentDefinitionError(msg)
+
+
+def claim_outputs(experiment: Experiment, outputs: list[Any], label: str) -> list[Any]:
+    """Make ``experiment`` the producer of each declared Artifact (one producer each)."""
+    for art in outputs:
+        if not isinstance(art, Artifact):
+            msg = f"experiment {label!r}: outputs=[...] takes Artifact objects, got {art!r}"
+            raise CrystallizeUsageError(msg)
+        if art.producer is not None and art.producer is not experiment:
+            msg = (
+                f"artifact {art.name!r} is produced by experiment {art.producer.name!r}; "
+                f"experiment {label!r} cannot produce it too: give each its own Artifact"
+            )
+            raise ExperimentDefinitionError(msg)
+        art.producer = experiment
+    return outputs
+
+
+def _kind(component: Any) -> str:
+    return "data source" if isinstance(component, DataSource) else "step"
+
+
+def with_defaults(plugins: list[BasePlugin], label: str) -> list[BasePlugin]:
+    for plugin in plugins:
+        if not isinstance(plugin, BasePlugin):
+            msg = (
+                f"experiment {label!r}: plugins() takes BasePlugin instances, got {plugin!r} "
+                f"({type(plugin).__name__}); did you forget the parentheses?"
+            )
+            raise CrystallizeUsageError(msg)
+    executors = [p for p in plugins if overrides(p, "run_experiment_loop")]
+    if len(executors) > 1:
+        shown = ", ".join(type(p).__name__ for p in executors)
+        msg = f"experiment {label!r} has {len(executors)} execution plugins ({shown}); keep one"
+        raise ExperimentDefinitionError(msg)
+    defaults: list[BasePlugin] = [ArtifactPlugin(), SeedPlugin(), LoggingPlugin()]
+    out = list(plugins)
+    for default in defaults:
+        if not any(isinstance(p, type(default)) for p in plugins):
+            out.append(default)
+    if not executors:
+        out.append(SerialExecution())
+    return out

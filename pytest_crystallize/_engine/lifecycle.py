@@ -1,0 +1,103 @@
+"""One ``experiment.run()`` from start to end: the lifecycle around the run plan.
+
+``before_run``, the runs already complete on disk (``strategy="resume"``), each step's
+``setup``, the execution plugin's loop over the plan, ``teardown``, the hypotheses evaluated on
+the metrics, ``after_run``. A hypothesis that cannot be evaluated raises with the result
+attached, so nothing computed is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from .artifacts import ArtifactPlugin
+from .context import BASELINE_CONDITION, FrozenContext
+from .errors import HypothesisError, MissingMetricError
+from .hypotheses import check_metrics, evaluate
+from .results import ExperimentMetrics, Result, build_artifacts, build_metrics
+from .run import RunPlan
+from .runs import RunResult
+
+if TYPE_CHECKING:
+    from .experiment import Experiment
+    from .steps import PipelineStep
+
+
+def conduct(exp: Experiment, upstream: Mapping[tuple[str, str, int], str]) -> Result:
+    """Run every run of ``exp`` (``upstream``: files a graph run produced) into a Result."""
+    hook = exp.plugin_manager().hook
+    plan = RunPlan(exp)
+    plan.upstream.known.update(upstream)
+    hook.before_run(experiment=exp)
+    done = _completed(exp) if exp.strategy == "resume" else []
+    if done:
+        finished = {(r.condition, r.replicate) for r in done}
+        names = plan.condition_names
+        plan.runs = [r for r in plan.runs if (names[r[0]], r[1]) not in finished]
+    initial = FrozenContext(exp.initial_ctx)
+    started: list[PipelineStep] = []
+    try:
+        for step in exp.steps:
+            step.setup(initial)
+            started.append(step)
+        runs = hook.run_experiment_loop(experiment=exp, plan=plan) if plan.runs else []
+    finally:
+        for step in started:
+            step.teardown(initial)
+    if done:
+        order = {name: i for i, name in enumerate(plan.condition_names)}
+        runs = sorted([*done, *runs], key=lambda r: (r.replicate, order[r.condition]))
+    return _finish(exp, plan, runs)
+
+
+def _completed(experiment: Experiment) -> list[RunResult]:
+    plugin = experiment.get_plugin(ArtifactPlugin)
+    return plugin.completed_runs(experiment) if plugin is not None else []
+
+
+def _finish(experiment: Experiment, plan: RunPlan, runs: list[RunResult]) -> Result:
+    names = plan.condition_names
+    by_condition = build_metrics(runs, names, plan.replicates)
+    result = Result(
+        metrics=ExperimentMetrics(
+            baseline=by_condition[BASELINE_CONDITION],
+            treatments={n: by_condition[n] for n in names[1:]},
+        ),
+        runs=tuple(runs),
+        errors={r.error.key: r.error for r in runs if r.error is not None},
+        artifacts=build_artifacts(runs),
+        provenance={
+            "root_seed": plan.root_seed,
+            "pipeline_signature": experiment.pipeline.signature(),
+            "seeds": {n: list(c.seeds) for n, c in by_condition.items()},
+        },
+        replicates=plan.replicates,
+        conditions=tuple(names),
+    )
+    hook = experiment.plugin_manager().hook
+    try:
+        check_metrics(experiment.hypotheses, by_condition, experiment.artifact_name)
+        evaluated = evaluate(
+            experiment.hypotheses,
+            by_condition,
+            names[0],
+            names[1:],
+            experiment.correction or "holm",
+        )
+    except (MissingMetricError, HypothesisError) as error:
+        error.result = result
+        hook.after_run(experiment=experiment, result=result)
+        raise
+    metrics = ExperimentMetrics(result.metrics.baseline, result.metrics.treatments, evaluated)
+    result = Result(
+        metrics,
+        result.runs,
+        result.errors,
+        result.artifacts,
+        result.provenance,
+        result.replicates,
+        result.conditions,
+    )
+    hook.after_run(experiment=experiment, result=result)
+    return result
