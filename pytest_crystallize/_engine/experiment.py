@@ -110,10 +110,12 @@ class Experiment:
 
     @property
     def id(self) -> str:
+        """A hash of the pipeline's signature: names the artifacts of an unnamed experiment."""
         return hashlib.sha256(self.pipeline.signature().encode()).hexdigest()[:16]
 
     @property
     def steps(self) -> list[PipelineStep]:
+        """The pipeline's steps, in order."""
         return self.pipeline.steps
 
     def get_plugin(self, cls: type[Any]) -> Any:
@@ -121,6 +123,7 @@ class Experiment:
         return next((p for p in self.plugins if isinstance(p, cls)), None)
 
     def plugin_manager(self) -> PluginManager:
+        """The plugin manager of this experiment's plugins, made on first use."""
         if self._pm is None:
             self._pm = PluginManager(self.plugins)
         return self._pm
@@ -197,6 +200,7 @@ class Experiment:
         hypotheses: Iterable[Hypothesis] | None,
         replicates: int | None,
     ) -> Experiment:
+        """A validated copy with these treatments, hypotheses or replicates (or itself)."""
         if treatments is None and hypotheses is None and replicates is None:
             return self
         exp = copy.copy(self)
@@ -223,6 +227,7 @@ class Experiment:
         strategy: str | None,
         upstream: Mapping[tuple[str, str, int], str] | None = None,
     ) -> Result:
+        """What ``run()`` does: run with these overrides and return the Result."""
         if strategy not in (None, "rerun", "resume"):
             msg = f"run(strategy=...) takes 'rerun' (the default) or 'resume', got {strategy!r}"
             raise CrystallizeUsageError(msg)

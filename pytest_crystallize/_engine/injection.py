@@ -160,6 +160,10 @@ class ComponentFactory(Generic[Out]):
     """
 
     kind: ClassVar[str]
+    # Copied from the decorated function by functools.update_wrapper.
+    __name__: str
+    __qualname__: str
+    __wrapped__: Callable[..., Out]
 
     def __init__(self, fn: Callable[..., Out]) -> None:
         if not callable(fn):
@@ -186,7 +190,7 @@ class ComponentFactory(Generic[Out]):
 
     def __reduce__(self) -> str:
         # Pickled by reference: the module attribute of this name is this factory.
-        return str(self.fn.__qualname__)
+        return self.__qualname__
 
     def __repr__(self) -> str:
         return f"<{self.kind} factory {self.signature.name}>"

@@ -63,6 +63,7 @@ class HypothesisResult:
     family_size: int = 0
 
     def get_for_treatment(self, treatment: str) -> Any:
+        """The verifier's output for ``treatment``, or None."""
         return self.results.get(treatment)
 
 
@@ -76,6 +77,7 @@ class ExperimentMetrics:
     hypotheses: tuple[HypothesisResult, ...] = ()
 
     def condition(self, name: str) -> ConditionMetrics:
+        """The metrics of condition ``name`` (the baseline or a treatment)."""
         return self.baseline if name == self.baseline.name else self.treatments[name]
 
 
@@ -121,12 +123,14 @@ class Result:
         return tuple(sorted({e.replicate for e in self.errors.values()}))
 
     def get_hypothesis(self, name: str) -> HypothesisResult | None:
+        """The evaluated hypothesis ``name``, or None."""
         for hypothesis in self.metrics.hypotheses:
             if hypothesis.name == name:
                 return hypothesis
         return None
 
     def get_artifact(self, name: str) -> Mapping[str, tuple[Path, ...]]:
+        """``{condition: (path per replicate, ...)}`` of artifact file ``name`` ({} if none)."""
         return self.artifacts.get(name, {})
 
     def raise_for_errors(self) -> None:
@@ -218,6 +222,7 @@ class Result:
         self.to_df().to_parquet(path)
 
     def to_json(self, path: str | Path | None = None, indent: int = 2) -> str:
+        """The result as JSON text, also written to ``path`` when given."""
         text = json.dumps(self.to_dict(), indent=indent)
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")

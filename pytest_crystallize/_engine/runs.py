@@ -55,6 +55,7 @@ class RunError:
     def from_exception(
         cls, exc: BaseException, condition: str, replicate: int, stage: str, where: str
     ) -> RunError:
+        """The record of ``exc``, raised at ``stage``/``where`` in this run."""
         return cls(
             condition=condition,
             replicate=replicate,
@@ -72,6 +73,7 @@ class RunError:
         return f"{self.condition}_rep_{self.replicate}"
 
     def summary(self) -> str:
+        """One line: what raised what, in which condition and replicate."""
         return (
             f"{self.stage} {self.where!r} raised {self.exc_type}: {self.message} "
             f"(condition {self.condition!r}, replicate {self.replicate})"
@@ -98,6 +100,7 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
+        """Whether the run finished without error."""
         return self.error is None
 
     def to_json(self) -> dict[str, Any]:
@@ -124,6 +127,7 @@ class RunResult:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunResult:
+        """The RunResult that ``to_json()`` described."""
         error = data["error"]
         condition, replicate = data["condition"], data["replicate"]
         return cls(

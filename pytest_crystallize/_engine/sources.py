@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
+from typing import Any, Generic, NoReturn, ParamSpec, Protocol, TypeVar, overload
 
 from .context import FrozenContext
 from .injection import ComponentFactory, call_factory
@@ -108,11 +108,19 @@ class SourceDecorator(Protocol):
     """What ``@data_source(...)`` with arguments returns: it decorates the function."""
 
     @overload
+    def __call__(self, fn: Callable[..., NoReturn]) -> SourceFactory[..., Any]: ...
+    @overload
     def __call__(self, fn: SourceFunction[_P, Out]) -> SourceFactory[_P, Out]: ...
     @overload
     def __call__(self, fn: Callable[..., Out]) -> SourceFactory[..., Out]: ...
 
 
+# An unannotated function first: mypy ignores its parameter names, so it would take any
+# first parameter for ``ctx``. It returns Any, which matches NoReturn; a typed one does not.
+@overload
+def data_source(
+    fn: Callable[..., NoReturn], *, register: bool = False, name: str | None = None
+) -> SourceFactory[..., Any]: ...
 @overload
 def data_source(
     fn: SourceFunction[_P, Out], *, register: bool = False, name: str | None = None
@@ -138,9 +146,12 @@ def data_source(
     ``@data_source("name")`` or ``register=True`` also registers a default instance under that
     name (or the function's name) for :func:`get_datasource`.
 
-    For type checkers, the factory of a function whose first parameter is ``ctx`` takes the
-    parameters after it as keyword arguments (``source(size=3)``), each optional in practice
-    but typed as the function declares it; other functions' factories take any keywords.
+    For type checkers, the factory of a function written ``fn(ctx, ...)`` takes the
+    parameters after ``ctx`` by keyword, typed as the function declares them
+    (``sized(size=3)``). ``sized()`` always type-checks (the context fills what is not
+    given); a call that gives some parameters must give those without a default too. The
+    factory of a function of another shape (no ``ctx``, or ``ctx`` not first) takes any
+    keywords.
     """
     again: Callable[..., Any] = data_source  # the partial's call picks an overload
     if isinstance(fn, str):

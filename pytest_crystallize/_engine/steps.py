@@ -10,7 +10,7 @@ import functools
 import hashlib
 import inspect
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
+from typing import Any, Concatenate, Generic, NoReturn, ParamSpec, Protocol, TypeVar, overload
 
 from .context import FrozenContext
 from .errors import CrystallizeUsageError, ExperimentDefinitionError, PipelineExecutionError
@@ -156,6 +156,10 @@ class StepDecorator(Protocol):
     """What ``@pipeline_step(...)`` with arguments returns: it decorates the function."""
 
     @overload
+    def __call__(
+        self, fn: Callable[Concatenate[Data, ...], NoReturn]
+    ) -> StepFactory[Any, ..., Any]: ...
+    @overload
     def __call__(self, fn: StepFunction[Data, _P, Out]) -> StepFactory[Data, _P, Out]: ...
     @overload
     def __call__(
@@ -163,6 +167,15 @@ class StepDecorator(Protocol):
     ) -> StepFactory[Data, ..., Out]: ...
 
 
+# An unannotated function first: mypy ignores its parameter names, so it would take any
+# second parameter for ``ctx``. It returns Any, which matches NoReturn; a typed one does not.
+@overload
+def pipeline_step(
+    fn: Callable[Concatenate[Data, ...], NoReturn],
+    *,
+    cacheable: bool = False,
+    deterministic: bool = False,
+) -> StepFactory[Any, ..., Any]: ...
 @overload
 def pipeline_step(
     fn: StepFunction[Data, _P, Out], *, cacheable: bool = False, deterministic: bool = False
@@ -187,9 +200,11 @@ def pipeline_step(
     no random numbers (its cache entries are then shared across seeds and replicates).
 
     For type checkers, the factory of a function written ``fn(data, ctx, ...)`` takes the
-    parameters after ``ctx`` as keyword arguments, typed as the function declares them
-    (``add_delta(delta=5.0)``); ``add_delta()`` always type-checks, since the context fills
-    what is not given. The factory of a function of another shape takes any keywords.
+    parameters after ``ctx`` by keyword, typed as the function declares them: with
+    ``delta: float``, ``add_delta(delta="x")`` and ``add_delta(detla=5.0)`` are errors.
+    ``add_delta()`` always type-checks (the context fills what is not given); a call that
+    gives some parameters must give those without a default too. The factory of a function
+    of another shape (no ``ctx``, or ``ctx`` not second) takes any keywords.
     """
     if fn is None:
         again: Callable[..., Any] = pipeline_step  # the partial's call picks an overload

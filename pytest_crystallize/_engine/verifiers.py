@@ -59,6 +59,11 @@ class VerifierFactory(Generic[Params, Out]):
     what it returns.
     """
 
+    # Copied from the decorated function by functools.update_wrapper.
+    __name__: str
+    __qualname__: str
+    __wrapped__: Callable[Concatenate[Any, Any, Params], Out]
+
     def __init__(self, fn: Callable[Concatenate[Any, Any, Params], Out]) -> None:
         if not callable(fn):
             msg = f"@verifier decorates a function fn(baseline, treatment, **params), got {fn!r}"
@@ -86,7 +91,12 @@ class VerifierFactory(Generic[Params, Out]):
     def __call__(self, *args: Params.args, **params: Params.kwargs) -> VerifierCallable[Out]:
         """The verifier with these parameters bound (by name; those without default needed)."""
         if args:
-            msg = f"{self.name}() takes its parameters by name, got positional {args!r}"
+            names = list(inspect.signature(self.fn).parameters)[2 : 2 + len(args)]
+            shown = ", ".join(f"{n}=..." for n in names)
+            msg = (
+                f"{self.name}() takes its parameters by name, got positional {args!r}; "
+                f"write {self.name}({shown})"
+            )
             raise CrystallizeUsageError(msg)
         unknown = [k for k in params if k not in self.accepted]
         if unknown and not self.accepts_any:
@@ -105,7 +115,7 @@ class VerifierFactory(Generic[Params, Out]):
         return VerifierCallable(self, params)
 
     def __reduce__(self) -> str:
-        return str(self.fn.__qualname__)
+        return self.__qualname__
 
     def __repr__(self) -> str:
         return f"<verifier factory {self.name}>"

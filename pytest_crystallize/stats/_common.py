@@ -78,10 +78,12 @@ class TestResult:
 
     @property
     def significant(self) -> bool:
+        """Whether the outcome is ``"passed"`` (the tutorial's ``significant`` key)."""
         return self.outcome == "passed"
 
     @property
     def passed(self) -> bool:
+        """Whether the outcome is ``"passed"``."""
         return self.outcome == "passed"
 
     def confidence_interval(self, confidence_level: float = 0.95) -> ConfidenceInterval:
@@ -96,6 +98,7 @@ class TestResult:
         raise ValueError(msg)
 
     def as_dict(self) -> dict[str, Any]:
+        """The result as a mapping, with the ``p_value`` and ``significant`` keys rankers read."""
         ci = self.confidence_interval(0.95) if self._intervals else ConfidenceInterval(0.0, 0.0)
         return {
             "test": self.test,
