@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support import from_json, to_json
 
 from pytest_crystallize import (
     Artifact,
@@ -27,18 +28,7 @@ from pytest_crystallize import (
 )
 from pytest_crystallize._engine.errors import CrystallizeUsageError
 
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-
-
-def to_json(obj: Any) -> bytes:
-    return json.dumps(obj).encode()
-
-
-def from_json(path: Path) -> Any:
-    return json.loads(path.read_text("utf-8"))
+pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
 @data_source

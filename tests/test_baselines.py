@@ -12,73 +12,50 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support import (
+    builder_source,
+    replicate_seeds,
+    seeded_source,
+    with_and_without_workers,
+    workload,
+)
 
 from pytest_crystallize._engine.errors import CrystallizeUsageError
-from pytest_crystallize._engine.seeds import replicate_seed, stable_int
 from pytest_crystallize._store.baselines import baseline_path, parse_gate
 
-INI = "[pytest]\naddopts = -p no:benchmark -p no:hypothesispytest\n"
-MODES = [["-n", "0"], ["-n", "2"]]
-MODE_IDS = ["n0", "n2"]
 FILE = "experiment_base.py"
 KEY = f"{FILE}::base"
 REPLICATES = 8
 
 # Two metrics, both functions of the seed: "total" (gated in the tests) and "latency"
-# (informational). FACTOR scales total: 0.90 is the deliberate 10% regression. The marked
-# lines are where the tests edit the definition.
-EXPERIMENT = """\
-from __future__ import annotations
-
-from pytest_crystallize import (
-    Experiment,
-    SeedPlugin,
-    data_source,
-    hypothesis,
-    pipeline_step,
-    stats,
-    treatment,
+# (informational). FACTOR (1.0 in the shared header) scales total: 0.90 is the deliberate 10%
+# regression. The tests edit the definition where it says FACTOR, .treatments and .plugins.
+EXPERIMENT = seeded_source(
+    """
+    @pipeline_step()
+    def run(value, ctx, *, boost=0.0):
+        total = FACTOR * (value + boost)
+        return total, {"total": total, "latency": 10.0 + (ctx.seed % 97) / 10.0}
+    """,
+    builder_source(
+        "experiment",
+        name="base",
+        source="workload()",
+        steps=["run()"],
+        treatments='treatment("boosted", {"boost": 5.0})',
+        hypotheses="faster",
+        calls=[".plugins([])"],
+        replicates=REPLICATES,
+    ),
 )
-
-FACTOR = 1.0
-
-
-@data_source
-def workload(ctx):
-    return 100.0 + (ctx.seed % 1000) / 50.0
-
-
-@pipeline_step()
-def run(value, ctx, *, boost=0.0):
-    total = FACTOR * (value + boost)
-    return total, {"total": total, "latency": 10.0 + (ctx.seed % 97) / 10.0}
-
-
-@hypothesis(verifier=stats.paired_t_test(), metrics="total")
-def faster(result):
-    return result["p_value"]
-
-
-experiment = (
-    Experiment.builder("base")
-    .datasource(workload())
-    .add_step(run())
-    .treatments([treatment("boosted", {"boost": 5.0})])  # TREATMENTS
-    .hypotheses([faster])
-    .plugins([])  # PLUGINS
-    .replicates(8)
-    .build()
-)
-"""
 
 
 def seeds(root: int | None = None) -> list[int]:
-    root = stable_int("crystallize-root:base") if root is None else root
-    return [replicate_seed(root, i) for i in range(REPLICATES)]
+    return replicate_seeds("base", REPLICATES, root)
 
 
 def total(seed: int, boost: float = 0.0) -> float:
-    return 1.0 * (100.0 + (seed % 1000) / 50.0 + boost)
+    return 1.0 * (workload(seed) + boost)
 
 
 def latency(seed: int) -> float:
@@ -86,11 +63,10 @@ def latency(seed: int) -> float:
 
 
 @pytest.fixture
-def tester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+def tester(ourtester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     monkeypatch.setenv("COLUMNS", "400")  # -rA lines whole, not cut at 80 columns
-    pytester.makeini(INI)
-    pytester.makepyfile(**{FILE[:-3]: EXPERIMENT})
-    return pytester
+    ourtester.makepyfile(**{FILE[:-3]: EXPERIMENT})
+    return ourtester
 
 
 def edit(pytester: pytest.Pytester, old: str, new: str) -> None:
@@ -147,7 +123,7 @@ def test_a_baseline_name_must_be_a_plain_file_name(tmp_path: Path) -> None:
 # --- save, then compare -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dist", MODES, ids=MODE_IDS)
+@with_and_without_workers
 def test_save_then_compare_an_unchanged_run_passes_and_a_10_percent_regression_fails(
     tester: pytest.Pytester, dist: list[str]
 ) -> None:
@@ -185,9 +161,8 @@ def test_save_then_compare_an_unchanged_run_passes_and_a_10_percent_regression_f
     assert [p.name for p in path.parent.iterdir()] == ["main.json"]  # no temporary files
 
     gate = ["--crystallize-compare", "main", "--crystallize-compare-fail", "total:-5%"]
-    unchanged = tester.runpytest(
-        "--crystallize", *gate, "-rA", "--crystallize-json", "report.json", *dist
-    )
+    compare = ["--crystallize", *gate, "-rA", "--crystallize-json", "report.json", *dist]
+    unchanged = tester.runpytest(*compare)
     assert unchanged.ret == pytest.ExitCode.OK
     unchanged.stdout.fnmatch_lines_random(
         [
@@ -205,9 +180,7 @@ def test_save_then_compare_an_unchanged_run_passes_and_a_10_percent_regression_f
     assert "informational" in verdicts["base::vs-main::latency"]["message"]
 
     edit(tester, "FACTOR = 1.0", "FACTOR = 0.90")  # the deliberate 10% regression
-    regressed = tester.runpytest(
-        "--crystallize", *gate, "-rA", "--crystallize-json", "report.json", *dist
-    )
+    regressed = tester.runpytest(*compare)
     assert regressed.ret == pytest.ExitCode.TESTS_FAILED
     regressed.stdout.fnmatch_lines_random(
         [

@@ -59,13 +59,7 @@ PROPERTIES = settings(
 )
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Work in tmp_path; the signing key file goes to a temporary config dir."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv("CRYSTALLIZE_CACHE_KEY", raising=False)
-    monkeypatch.delenv("CRYSTALLIZE_CACHE_DIR", raising=False)
+pytestmark = pytest.mark.usefixtures("in_tmp_path", "private_cache_key")
 
 
 # --- an experiment whose steps count their executions in a file ---------------------------

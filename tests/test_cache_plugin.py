@@ -8,6 +8,19 @@ import shutil
 from pathlib import Path
 
 import pytest
+from _support import (
+    NO_XDIST,
+    SIGNIFICANT,
+    TWO_WORKERS,
+    WELCH,
+    builder_source,
+    chunks,
+    in_every_mode,
+    read_lines,
+    section,
+    treatments_source,
+    verdict_lines,
+)
 
 # The experiment of most tests here: the data source carries its condition and replicate, so
 # the cacheable step can log which run executed it (one line per execution) without reading
@@ -60,45 +73,27 @@ def score(data, ctx):
     return value, {"score": value, "half": ctx["half"], "size": float(len(blob))}
 
 
-@verifier
-def welch(baseline, treatment, alpha=0.05):
-    result = ttest_ind(treatment["score"], baseline["score"], equal_var=False)
-    p_value = float(result.pvalue)
-    return {"p_value": p_value, "significant": p_value < alpha}
+__WELCH__
 
 
 @hypothesis(verifier=welch(), metrics="score")
 def shifted(result):
     return result["p_value"]
-
-
-cached = (
-    Experiment.builder("cached")
-    .datasource(draw())
-    .add_step(work())
-    .add_step(score())
-    .treatments([treatment("boost", {"delta": 3.0})])
-    .hypotheses([shifted])
-    .plugins([ArtifactPlugin(root_dir="artifacts")])
-    .replicates(__REPLICATES__)
-    .build()
-)
 """
+CACHED = builder_source(
+    "cached",
+    source="draw()",
+    steps=["work()", "score()"],
+    treatments=treatments_source({"boost": 3.0}),
+    hypotheses="shifted",
+    calls=['.plugins([ArtifactPlugin(root_dir="artifacts")])'],
+    replicates="__REPLICATES__",
+)
 
-MODES = {
-    "-n 0": ["-n", "0"],
-    "-n 2": ["-n", "2"],
-    "-p no:xdist": ["-p", "no:xdist"],
-}
 CACHE_LINE = re.compile(r"step cache: (\d+) hits, (\d+) misses")
 
 
-@pytest.fixture(autouse=True)
-def _private_signing_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The signing key file goes to a temporary config dir, never the real home."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv("CRYSTALLIZE_CACHE_KEY", raising=False)
-    monkeypatch.delenv("CRYSTALLIZE_CACHE_DIR", raising=False)
+pytestmark = pytest.mark.usefixtures("private_cache_key")
 
 
 def write_experiment(
@@ -107,17 +102,15 @@ def write_experiment(
     """Write ``experiment_cached.py``; return the file its step logs executions to."""
     log = tester.path / "executions.log"
     source = (
-        EXPERIMENT.replace("__LOG__", repr(str(log)))
+        (EXPERIMENT + CACHED)
+        .replace("__WELCH__", WELCH.format(returns=SIGNIFICANT).strip())
+        .replace("__LOG__", repr(str(log)))
         .replace("__PAYLOAD__", str(payload))
         .replace("__REPLICATES__", str(replicates))
         .replace("__EXTRA__", extra)
     )
     tester.makepyfile(experiment_cached=source)
     return log
-
-
-def executions(log: Path) -> list[str]:
-    return log.read_text().splitlines() if log.exists() else []
 
 
 def cache_counts(stdout: str) -> tuple[int, int] | None:
@@ -128,12 +121,8 @@ def cache_counts(stdout: str) -> tuple[int, int] | None:
 
 def verdict_rows(stdout: str) -> list[str]:
     """The ``crystallize`` section without its step cache line, and the verdict lines."""
-    lines = stdout.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.strip("= ") == "crystallize")
-    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("="))
-    rows = [line for line in lines[start + 1 : end] if not line.startswith("step cache:")]
-    verdicts = sorted(line for line in lines if line.startswith(("PASSED p=", "FAILED p=")))
-    return rows + verdicts
+    rows = [line for line in section(stdout) if not line.startswith("step cache:")]
+    return rows + verdict_lines(stdout)
 
 
 def artifact_files(root: Path) -> dict[str, bytes]:
@@ -148,23 +137,22 @@ def entries(tester: pytest.Pytester) -> list[Path]:
     return sorted((tester.path / ".pytest_cache" / "d" / "crystallize-steps").glob("*/*.entry"))
 
 
-def passed(mode: str, conditions: int = 2, replicates: int = 4) -> int:
+def passed(dist: list[str], conditions: int = 2, replicates: int = 4) -> int:
     """The passed reports of a session: its chunk items and one verdict."""
     # One chunk per condition in a single process; with 2 workers, 4 chunks per condition.
-    per_condition = min(replicates, 4) if mode == "-n 2" else 1
-    return conditions * per_condition + 1
+    return conditions * chunks(dist, min(replicates, 4)) + 1
 
 
-@pytest.mark.parametrize("mode", MODES)
+@in_every_mode
 def test_a_warm_cache_replays_metrics_context_writes_and_artifacts_exactly(
-    ourtester: pytest.Pytester, mode: str
+    ourtester: pytest.Pytester, dist: list[str]
 ) -> None:
     log = write_experiment(ourtester)
-    args = ["--crystallize", "-rA", "-v", *MODES[mode]]
+    args = ["--crystallize", "-rA", "-v", *dist]
     cold = ourtester.runpytest(*args)
-    cold.assert_outcomes(passed=passed(mode, replicates=8))
+    cold.assert_outcomes(passed=passed(dist, replicates=8))
     assert cache_counts(cold.stdout.str()) == (0, 16)
-    assert len(executions(log)) == 16
+    assert len(read_lines(log)) == 16
     assert "PASSED (cached)" not in cold.stdout.str()
     # Under pytest the entries live in .pytest_cache, nowhere else.
     assert len(entries(ourtester)) == 16
@@ -175,72 +163,75 @@ def test_a_warm_cache_replays_metrics_context_writes_and_artifacts_exactly(
 
     shutil.rmtree(ourtester.path / "artifacts")
     warm = ourtester.runpytest(*args)
-    warm.assert_outcomes(passed=passed(mode, replicates=8))
+    warm.assert_outcomes(passed=passed(dist, replicates=8))
     out = warm.stdout.str()
-    assert len(executions(log)) == 16  # not one execution more
+    assert len(read_lines(log)) == 16  # not one execution more
     assert cache_counts(out) == (16, 0)
     warm.stdout.fnmatch_lines(["step cache: 16 hits, 0 misses, 0.0 MB written, * s saved"])
     # Each chunk item is marked, in the progress lines and in the -rA summary.
-    assert out.count("PASSED (cached)") == 2 * (passed(mode, replicates=8) - 1)
+    assert out.count("PASSED (cached)") == 2 * (passed(dist, replicates=8) - 1)
     assert verdict_rows(out)[-1].startswith("PASSED p=")  # the verdict is not "cached"
     assert verdict_rows(out) == verdict_rows(cold.stdout.str())
     assert artifact_files(ourtester.path / "artifacts") == cold_files
 
-    if mode == "-n 2":  # keys do not depend on the process: workers' entries hit here too
-        single = ourtester.runpytest("--crystallize", "-rA", "-p", "no:xdist")
+    if dist == TWO_WORKERS:  # keys do not depend on the process: workers' entries hit here too
+        single = ourtester.runpytest("--crystallize", "-rA", *NO_XDIST)
         assert cache_counts(single.stdout.str()) == (16, 0)
         assert verdict_rows(single.stdout.str()) == verdict_rows(cold.stdout.str())
-        assert len(executions(log)) == 16
+        assert len(read_lines(log)) == 16
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_no_cache_runs_the_step_every_time_and_leaves_the_cache_alone(
-    ourtester: pytest.Pytester, mode: str
-) -> None:
+@pytest.fixture
+def warm_log(ourtester: pytest.Pytester) -> Path:
+    """A 4-replicate experiment run once, so its 8 runs are cached; its execution log."""
     log = write_experiment(ourtester, replicates=4)
-    ourtester.runpytest("--crystallize", "-p", "no:xdist").assert_outcomes(passed=3)
+    first = ourtester.runpytest("--crystallize", *NO_XDIST)
+    first.assert_outcomes(passed=3)
+    assert cache_counts(first.stdout.str()) == (0, 8)
     assert len(entries(ourtester)) == 8
+    return log
+
+
+@in_every_mode
+def test_no_cache_runs_the_step_every_time_and_leaves_the_cache_alone(
+    ourtester: pytest.Pytester, warm_log: Path, dist: list[str]
+) -> None:
     before = {path: path.read_bytes() for path in entries(ourtester)}
-    result = ourtester.runpytest("--crystallize", "--crystallize-no-cache", *MODES[mode])
-    result.assert_outcomes(passed=passed(mode))
-    assert len(executions(log)) == 16  # the warm cache was not read
+    result = ourtester.runpytest("--crystallize", "--crystallize-no-cache", *dist)
+    result.assert_outcomes(passed=passed(dist))
+    assert len(read_lines(warm_log)) == 16  # the warm cache was not read
     assert cache_counts(result.stdout.str()) is None
     assert {path: path.read_bytes() for path in entries(ourtester)} == before  # nor written
 
 
-@pytest.mark.parametrize("mode", MODES)
+@in_every_mode
 def test_cache_clear_empties_the_cache_once_before_the_run(
-    ourtester: pytest.Pytester, mode: str
+    ourtester: pytest.Pytester, warm_log: Path, dist: list[str]
 ) -> None:
-    log = write_experiment(ourtester, replicates=4)
-    first = ourtester.runpytest("--crystallize", "-p", "no:xdist")
-    assert cache_counts(first.stdout.str()) == (0, 8)
     stray = entries(ourtester)[0].parent / ("f" * 64 + ".entry")
     stray.write_bytes(b"an entry of another experiment")
-    cleared = ourtester.runpytest("--crystallize", "--crystallize-cache-clear", *MODES[mode])
-    cleared.assert_outcomes(passed=passed(mode))
+    cleared = ourtester.runpytest("--crystallize", "--crystallize-cache-clear", *dist)
+    cleared.assert_outcomes(passed=passed(dist))
     assert cache_counts(cleared.stdout.str()) == (0, 8)
-    assert len(executions(log)) == 16
+    assert len(read_lines(warm_log)) == 16
     assert not stray.exists()
     # Cleared once, before the runs (by the controller, not by each worker): every entry
     # this session wrote is still there.
     assert len(entries(ourtester)) == 8
-    again = ourtester.runpytest("--crystallize", "-p", "no:xdist")
+    again = ourtester.runpytest("--crystallize", *NO_XDIST)
     assert cache_counts(again.stdout.str()) == (8, 0)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@in_every_mode
 def test_without_the_cacheprovider_steps_run_uncached_without_error(
-    ourtester: pytest.Pytester, mode: str
+    ourtester: pytest.Pytester, warm_log: Path, dist: list[str]
 ) -> None:
-    log = write_experiment(ourtester, replicates=4)
-    ourtester.runpytest("--crystallize", "-p", "no:xdist").assert_outcomes(passed=3)
     before = {path: path.stat().st_mtime_ns for path in entries(ourtester)}
-    result = ourtester.runpytest("--crystallize", "-p", "no:cacheprovider", *MODES[mode])
-    result.assert_outcomes(passed=passed(mode))
+    result = ourtester.runpytest("--crystallize", "-p", "no:cacheprovider", *dist)
+    result.assert_outcomes(passed=passed(dist))
     assert result.ret == pytest.ExitCode.OK
     assert cache_counts(result.stdout.str()) is None
-    assert len(executions(log)) == 16  # no entry was read
+    assert len(read_lines(warm_log)) == 16  # no entry was read
     assert {path: path.stat().st_mtime_ns for path in entries(ourtester)} == before
     assert not (ourtester.path / ".crystallize").exists()
 
@@ -250,23 +241,23 @@ def test_cache_max_mb_evicts_least_recently_used_entries_and_keeps_a_recent_hit(
 ) -> None:
     # Each entry holds a 100 kB output; the cap holds four of them.
     log = write_experiment(ourtester, replicates=6, payload=100_000)
-    ourtester.runpytest("--crystallize", "-p", "no:xdist", "--crystallize-replicates", "1")
+    ourtester.runpytest("--crystallize", *NO_XDIST, "--crystallize-replicates", "1")
     recent = set(entries(ourtester))
     assert len(recent) == 2  # replicate 0 of the baseline and of the treatment
-    ourtester.runpytest("--crystallize", "-p", "no:xdist")
+    ourtester.runpytest("--crystallize", *NO_XDIST)
     everything = entries(ourtester)
     assert len(everything) == 12
     # Make replicate 0's entries the oldest, then hit them: they must survive the eviction.
     for age, path in enumerate(sorted(everything, key=lambda p: p not in recent)):
         os.utime(path, (1_000_000 + age, 1_000_000 + age))
     write_ini("crystallize_cache_max_mb = 0.4")  # type: ignore[operator]
-    result = ourtester.runpytest("--crystallize", "-p", "no:xdist", "--crystallize-replicates", "1")
+    result = ourtester.runpytest("--crystallize", *NO_XDIST, "--crystallize-replicates", "1")
     assert cache_counts(result.stdout.str()) == (2, 0)
     kept = entries(ourtester)
     assert recent <= set(kept)
     assert sum(path.stat().st_size for path in kept) <= 0.4 * 1024 * 1024
     assert len(kept) == 4  # the two hits and the two most recently used of the others
-    assert len(executions(log)) == 12
+    assert len(read_lines(log)) == 12
 
 
 @pytest.mark.parametrize("value", ["lots", "0", "-5"])
@@ -275,7 +266,7 @@ def test_a_bad_cache_max_mb_is_a_clear_error(
 ) -> None:
     write_experiment(ourtester, replicates=2)
     write_ini(f"crystallize_cache_max_mb = {value}")  # type: ignore[operator]
-    result = ourtester.runpytest("--crystallize", "-p", "no:xdist")
+    result = ourtester.runpytest("--crystallize", *NO_XDIST)
     # A usage error (exit code 4, one "ERROR:" line), not an INTERNALERROR traceback.
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
@@ -302,17 +293,17 @@ def test_a_session_killed_half_way_reruns_only_the_runs_that_had_not_finished(
             "        os._exit(9)\n"
         ),
     )
-    killed = ourtester.runpytest_subprocess("--crystallize", "-p", "no:xdist")
+    killed = ourtester.runpytest_subprocess("--crystallize", *NO_XDIST)
     assert killed.ret == 9
     assert (ourtester.path / "killed-once").exists()
-    assert executions(log) == [
+    assert read_lines(log) == [
         "baseline 0",
         "baseline 1",
         "baseline 2",
         "baseline 3",
         "boost 0",
     ]
-    rerun = ourtester.runpytest_subprocess("--crystallize", "-p", "no:xdist")
+    rerun = ourtester.runpytest_subprocess("--crystallize", *NO_XDIST)
     rerun.assert_outcomes(passed=3)
     assert cache_counts(rerun.stdout.str()) == (4, 4)
-    assert executions(log)[5:] == ["boost 0", "boost 1", "boost 2", "boost 3"]
+    assert read_lines(log)[5:] == ["boost 0", "boost 1", "boost 2", "boost 3"]

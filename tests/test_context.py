@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+from _support import raises_message
 
 from pytest_crystallize import (
     ContextMutationError,
@@ -93,11 +94,9 @@ def test_an_artifact_must_be_bytes_and_the_error_says_to_encode_text():
     ctx.artifacts.add("model.bin", b"\x00\x01")
     assert list(ctx.artifacts) == [("model.bin", b"\x00\x01")]
 
-    with pytest.raises(
+    with raises_message(
         CrystallizeUsageError,
-        match=re.escape(
-            "artifact 'f.txt' must be bytes, got str 'text'; encode text with .encode()"
-        ),
+        "artifact 'f.txt' must be bytes, got str 'text'; encode text with .encode()",
     ):
         ctx.artifacts.add("f.txt", "text")  # type: ignore[arg-type]
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
+from _support import SummaryRows, p_cell
 
 EXAMPLES = ("experiment_tutorial.py", "experiment_bandit.py", "failing_demo.py")
 
@@ -17,20 +16,20 @@ def examples(ourtester: pytest.Pytester) -> pytest.Pytester:
     return ourtester
 
 
-Rows = Callable[[pytest.RunResult], dict[str, dict[str, str]]]
-
-
-def p_cell(row: dict[str, str]) -> float:
-    """The unadjusted p-value of a summary row (its column may also show the adjusted one)."""
-    return float(next(cell for column, cell in row.items() if column.split()[0] == "p").split()[0])
+def judged(examples: pytest.Pytester, *args: str, **outcomes: int) -> pytest.RunResult:
+    """Run ``pytest --crystallize *args``; check its outcomes, and that it fails only if a
+    verdict did."""
+    result = examples.runpytest("--crystallize", *args)
+    result.assert_outcomes(**outcomes)
+    failed = outcomes.get("failed", 0) > 0
+    assert result.ret == (pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK)
+    return result
 
 
 def test_the_default_run_judges_the_tutorial_and_the_bandit_and_leaves_out_the_failing_demo(
     examples: pytest.Pytester,
 ) -> None:
-    result = examples.runpytest("--crystallize", "-rA")
-    result.assert_outcomes(passed=6)
-    assert result.ret == pytest.ExitCode.OK
+    result = judged(examples, "-rA", passed=6)
     result.stdout.no_fnmatch_line("*failing_demo.py*")
     result.stdout.no_fnmatch_line("*threshold_refactor*")
     result.stdout.fnmatch_lines_random(
@@ -44,9 +43,7 @@ def test_the_default_run_judges_the_tutorial_and_the_bandit_and_leaves_out_the_f
 def test_the_tutorial_verdict_passes_and_flags_its_degenerate_input(
     examples: pytest.Pytester,
 ) -> None:
-    result = examples.runpytest("--crystallize", "experiment_tutorial.py")
-    result.assert_outcomes(passed=3)
-    assert result.ret == pytest.ExitCode.OK
+    result = judged(examples, "experiment_tutorial.py", passed=3)
     result.stdout.fnmatch_lines(
         [
             "=* crystallize *=",
@@ -61,24 +58,20 @@ def test_the_tutorial_verdict_passes_and_flags_its_degenerate_input(
 
 
 def test_the_bandit_verdict_passes_with_p_below_alpha(
-    examples: pytest.Pytester, summary_rows: Rows
+    examples: pytest.Pytester, summary_rows: SummaryRows
 ) -> None:
-    result = examples.runpytest("--crystallize", "-rA", "experiment_bandit.py")
-    result.assert_outcomes(passed=3)
-    assert result.ret == pytest.ExitCode.OK
+    result = judged(examples, "-rA", "experiment_bandit.py", passed=3)
     row = summary_rows(result)["bandit::lower_regret::thompson"]
     assert (row["metric"], row["n"], row["verdict"]) == ("regret", "30/30", "PASSED")
     baseline_regret, thompson_regret = (float(x) for x in row["means"].split(" -> "))
     assert thompson_regret < baseline_regret
-    assert p_cell(row) < 0.05
+    assert float(p_cell(row)) < 0.05
 
 
 def test_the_failing_demo_run_explicitly_fails_with_its_p_value(
-    examples: pytest.Pytester, summary_rows: Rows
+    examples: pytest.Pytester, summary_rows: SummaryRows
 ) -> None:
-    result = examples.runpytest("--crystallize", "-rA", "failing_demo.py")
-    result.assert_outcomes(passed=2, failed=1)
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result = judged(examples, "-rA", "failing_demo.py", passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
             "*_ threshold_refactor::refactor_is_better::refactor _*",
@@ -91,5 +84,5 @@ def test_the_failing_demo_run_explicitly_fails_with_its_p_value(
         ["FAILED p=* failing_demo.py::threshold_refactor::refactor_is_better::refactor*"]
     )
     row = summary_rows(result)["threshold_refactor::refactor_is_better::refactor"]
-    assert p_cell(row) > 0.05
+    assert float(p_cell(row)) > 0.05
     assert row["verdict"] == "FAILED"

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import re
-import subprocess
-import sys
 import textwrap
 import threading
 from collections.abc import Callable
@@ -16,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support import raises_message, run_python
 
 from pytest_crystallize import (
     AsyncExecution,
@@ -33,12 +31,7 @@ from pytest_crystallize import (
 )
 from pytest_crystallize._engine.execution import _GlobalRandomWatch
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp_path(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
 # --- module-level components (process workers find them by reference) -----------------------
@@ -218,20 +211,13 @@ def test_metrics_are_identical_under_every_execution_plugin_and_on_a_rerun(execu
     assert first.get_hypothesis("largest_shift").ranking["best"] == "doubled"
 
 
-def test_metrics_are_identical_with_a_thread_pool_executor_you_own():
+@pytest.mark.parametrize("pool_class", [ThreadPoolExecutor, ProcessPoolExecutor])
+def test_metrics_are_identical_with_a_pool_executor_you_own(pool_class: type[Any]) -> None:
     reference = snapshot(build().run())
-    with ThreadPoolExecutor(2) as pool:
+    with pool_class(2) as pool:
         exp = build([ParallelExecution(executor=pool)])
         assert snapshot(exp.run()) == reference
-        assert snapshot(exp.run()) == reference
-
-
-def test_metrics_are_identical_with_a_process_pool_executor_you_own():
-    reference = snapshot(build().run())
-    with ProcessPoolExecutor(2) as pool:
-        exp = build([ParallelExecution(executor=pool)])
-        assert snapshot(exp.run()) == reference
-        assert snapshot(exp.run()) == reference
+        assert snapshot(exp.run()) == reference  # a second run on the same pool
 
 
 def test_a_process_executor_reused_for_several_experiments_runs_each_experiments_own_steps():
@@ -287,11 +273,9 @@ def test_an_unpicklable_treatment_gives_a_shipping_error_naming_it():
         [ParallelExecution(max_workers=2, executor_type="process")],
         treatments=[treatment("lambda_treatment", lambda ctx: {"delta": 3.0})],
     )
-    with pytest.raises(
+    with raises_message(
         ShippingError,
-        match=re.escape(
-            "experiment 'exec' cannot be sent to worker processes: treatment 'lambda_treatment'"
-        ),
+        "experiment 'exec' cannot be sent to worker processes: treatment 'lambda_treatment'",
     ):
         exp.run()
 
@@ -411,16 +395,7 @@ def test_process_execution_works_for_an_experiment_defined_in_a_main_script(tmp_
             """
         )
     )
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_python(str(script), cwd=tmp_path)
     assert done.stdout.strip() == "diff 1.0"
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support import raises_message
 
 import pytest_crystallize
 from pytest_crystallize import (
@@ -24,9 +25,7 @@ from pytest_crystallize import (
 PACKAGE_DIR = str(Path(pytest_crystallize.__file__).parent)
 
 
-@pytest.fixture(autouse=True)
-def _in_tmp_path(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
 @data_source
@@ -208,31 +207,16 @@ def test_initial_ctx_setting_a_reserved_key_is_rejected():
         build(total(), initial_ctx={"seed": 3})
 
 
-def test_two_treatments_with_one_name_are_rejected_at_build():
+@pytest.mark.parametrize("name", ["dup", "baseline"])
+def test_two_treatments_with_one_name_are_rejected_at_build(name: str) -> None:
     builder = (
         Experiment.builder("dups")
         .datasource(numbers())
         .add_step(add_delta())
-        .treatments([treatment("dup", {"delta": 1}), treatment("dup", {"delta": 2})])
+        .treatments([treatment(name, {"delta": 1}), treatment(name, {"delta": 2})])
     )
-    with pytest.raises(
-        ExperimentDefinitionError,
-        match=re.escape("experiment 'dups': two treatments are named 'dup'; rename one"),
-    ):
-        builder.build()
-
-
-def test_two_treatments_named_baseline_are_rejected_at_build():
-    builder = (
-        Experiment.builder("dups")
-        .datasource(numbers())
-        .add_step(add_delta())
-        .treatments([treatment("baseline", {"delta": 1}), treatment("baseline", {"delta": 2})])
-    )
-    with pytest.raises(
-        ExperimentDefinitionError,
-        match=re.escape("experiment 'dups': two treatments are named 'baseline'; rename one"),
-    ):
+    message = f"experiment 'dups': two treatments are named {name!r}; rename one"
+    with raises_message(ExperimentDefinitionError, message):
         builder.build()
 
 
@@ -244,12 +228,10 @@ def test_a_treatment_key_that_a_step_receives_explicitly_is_rejected():
         .add_step(total())
         .treatments([treatment("boost", {"delta": 10})])
     )
-    with pytest.raises(
+    with raises_message(
         ExperimentDefinitionError,
-        match=re.escape(
-            "experiment 'shadowed': treatment 'boost' sets 'delta', but step 'add_delta' "
-            "receives delta=1 explicitly, so the treatment would have no effect"
-        ),
+        "experiment 'shadowed': treatment 'boost' sets 'delta', but step 'add_delta' "
+        "receives delta=1 explicitly, so the treatment would have no effect",
     ):
         builder.build()
 

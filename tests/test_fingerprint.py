@@ -7,9 +7,7 @@ import copy
 import importlib
 import importlib.util
 import json
-import os
 import struct
-import subprocess
 import sys
 import textwrap
 import warnings
@@ -20,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _support import run_python
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -149,13 +148,19 @@ def test_values_nested_deeper_than_the_walk_still_differ() -> None:
         return leaf
 
     assert digest_value(nest(1)) != digest_value(nest(2))
-    assert digest_value(nest(1)) == digest_value(nest(1))
+    assert digest_value(nest(1)) != digest_value(nest(1, depth=81))
+    assert digest_value(nest(1)) == digest_value(nest(1))  # two lists, built alike
 
 
-def test_a_self_referencing_list_has_a_digest() -> None:
-    looped: list[Any] = [1]
-    looped.append(looped)
-    assert digest_value(looped) == digest_value(looped)
+def test_a_self_referencing_list_has_a_digest_that_depends_on_its_content() -> None:
+    def looped(first: int) -> list[Any]:
+        value: list[Any] = [first]
+        value.append(value)
+        return value
+
+    assert digest_value(looped(1)) == digest_value(looped(1))  # two lists, built alike
+    assert digest_value(looped(1)) != digest_value(looped(2))
+    assert digest_value(looped(1)) != digest_value([1, [1]])  # the loop is not a mere leaf
 
 
 # --- stable across processes --------------------------------------------------------------
@@ -202,14 +207,7 @@ def test_digests_and_keys_are_the_same_under_any_pythonhashseed(tmp_path: Path) 
     script = HASHSEED_SCRIPT.replace("__EXPRESSIONS__", EXPRESSIONS)
     outputs = []
     for seed in ("1", "2"):
-        env = {**os.environ, "PYTHONHASHSEED": seed}
-        done = subprocess.run(
-            [sys.executable, "-c", script, str(tmp_path)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+        done = run_python("-c", script, str(tmp_path), PYTHONHASHSEED=seed)
         outputs.append(json.loads(done.stdout))
     (order_1, *digests_1), (order_2, *digests_2) = outputs
     assert order_1 != order_2  # the hash seeds really changed set iteration order
@@ -291,7 +289,10 @@ def fingerprint_of(load: Callable[..., ModuleType], source: str) -> bytes:
 
 
 def test_the_same_code_loaded_twice_has_the_same_fingerprint(load: Any) -> None:
-    assert fingerprint_of(load, STEP) == fingerprint_of(load, STEP)
+    first = load("fp_step", STEP).step.fn
+    second = load("fp_step", STEP).step.fn
+    assert first is not second  # a fresh module: only the source is shared
+    assert code_fingerprint(first) == code_fingerprint(second)
 
 
 @pytest.mark.parametrize(
@@ -348,27 +349,38 @@ def test_a_global_counter_the_step_rebinds_leaves_the_fingerprint_alone(load: An
     assert code_fingerprint(module.step) == before
 
 
-def test_a_helper_imported_by_name_from_another_user_module_is_followed(load: Any) -> None:
-    user = "from fp_helpers import featurize\n\n\ndef step(value):\n    return featurize(value)\n"
-    load("fp_helpers", "def featurize(value):\n    return value * 2\n")
+FEATURIZE = "LIMIT = 1\n\n\ndef featurize(value):\n    return value * 2\n"
+
+
+@pytest.mark.parametrize(
+    ("user", "helpers", "edited"),
+    [
+        pytest.param(
+            "from fp_other import featurize\n\n\ndef step(value):\n    return featurize(value)\n",
+            FEATURIZE,
+            FEATURIZE.replace("value * 2", "value * 3"),
+            id="helper-imported-by-name",
+        ),
+        pytest.param(
+            "import fp_other\n\n\ndef step(value):\n    return fp_other.featurize(value)\n",
+            FEATURIZE,
+            FEATURIZE.replace("value * 2", "value * 3"),
+            id="helper-called-through-its-module",
+        ),
+        pytest.param(
+            "import fp_other\n\n\ndef step(value):\n    return value * fp_other.LIMIT\n",
+            FEATURIZE,
+            FEATURIZE.replace("LIMIT = 1", "LIMIT = 2"),
+            id="constant-read-through-its-module",
+        ),
+    ],
+)
+def test_what_a_step_uses_from_another_user_module_is_followed(
+    load: Any, user: str, helpers: str, edited: str
+) -> None:
+    load("fp_other", helpers)
     before = code_fingerprint(load("fp_user", user).step)
-    load("fp_helpers", "def featurize(value):\n    return value * 3\n")
-    assert code_fingerprint(load("fp_user", user).step) != before
-
-
-def test_a_helper_called_through_its_user_module_is_followed(load: Any) -> None:
-    user = "import fp_helpers\n\n\ndef step(value):\n    return fp_helpers.featurize(value)\n"
-    load("fp_helpers", "LIMIT = 1\n\n\ndef featurize(value):\n    return value * 2\n")
-    before = code_fingerprint(load("fp_user", user).step)
-    load("fp_helpers", "LIMIT = 1\n\n\ndef featurize(value):\n    return value * 3\n")
-    assert code_fingerprint(load("fp_user", user).step) != before
-
-
-def test_a_constant_read_through_its_user_module_is_followed(load: Any) -> None:
-    user = "import fp_settings\n\n\ndef step(value):\n    return value * fp_settings.LIMIT\n"
-    load("fp_settings", "LIMIT = 1\n")
-    before = code_fingerprint(load("fp_user", user).step)
-    load("fp_settings", "LIMIT = 2\n")
+    load("fp_other", edited)  # the other module changes, the step's own module does not
     assert code_fingerprint(load("fp_user", user).step) != before
 
 

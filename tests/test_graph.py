@@ -7,12 +7,12 @@ inside ``graph.run()`` the file is the one this graph run wrote.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _support import from_json, to_json
 
 from pytest_crystallize import (
     Artifact,
@@ -34,18 +34,9 @@ UPSTREAM = {"offset": 0}  # changes what the upstream writes without changing it
 
 
 @pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
+def _fresh(in_tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ORDER.clear()
     monkeypatch.setitem(UPSTREAM, "offset", 0)
-
-
-def to_json(obj: Any) -> bytes:
-    return json.dumps(obj).encode()
-
-
-def from_json(path: Path) -> Any:
-    return json.loads(path.read_text("utf-8"))
 
 
 @data_source

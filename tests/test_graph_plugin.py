@@ -6,6 +6,16 @@ from __future__ import annotations
 import re
 
 import pytest
+from _support import (
+    IN_PROCESS,
+    NO_XDIST,
+    TWO_WORKERS,
+    builder_source,
+    read_lines,
+    same_verdicts_in_every_mode,
+    treatments_source,
+    verdict_lines,
+)
 
 # "prep" draws a number per run with a cacheable step that logs each execution to
 # executions.txt and writes it as an artifact; "analyse" reads it and adds a positive,
@@ -59,30 +69,30 @@ def higher(result):
 <<GRAPH>>
 """
 
-MODULE_LEVEL = """\
-numbers = Artifact("numbers.json")
-prep = (
-    Experiment.builder("prep")
-    .datasource(noise())
-    .add_step(draw(out=numbers))
-    .treatments([treatment("wide", {"scale": 2.0})])
-    .outputs([numbers])
-    .plugins([<<PLUGINS>>])
-    .replicates(<<REPLICATES>>)
-    .build()
-)
-analyse = (
-    Experiment.builder("analyse")
-    .datasource(numbers)
-    .add_step(shift())
-    .treatments([treatment("up", {"delta": 1.0}), treatment("flat", {"delta": 0.0})])
-    .hypotheses([higher])
-    .plugins([<<PLUGINS>>])
-    .replicates(<<REPLICATES>>)
-    .build()
-)
-graph = ExperimentGraph(prep, analyse)
-"""
+
+def module_level(replicates: int, plugins: str) -> str:
+    """prep and analyse at module level, and the graph of the two."""
+    calls = [f".plugins([{plugins}])"]
+    prep = builder_source(
+        "prep",
+        source="noise()",
+        steps=["draw(out=numbers)"],
+        treatments=treatments_source({"wide": 2.0}, key="scale"),
+        calls=[".outputs([numbers])", *calls],
+        replicates=replicates,
+    )
+    analyse = builder_source(
+        "analyse",
+        source="numbers",
+        steps=["shift()"],
+        treatments=treatments_source({"up": 1.0, "flat": 0.0}),
+        hypotheses="higher",
+        calls=calls,
+        replicates=replicates,
+    )
+    graph = "graph = ExperimentGraph(prep, analyse)"
+    return f'numbers = Artifact("numbers.json"){prep}{analyse}\n{graph}\n'
+
 
 # The same experiments, reachable only through the graph.
 GRAPH_ONLY = """\
@@ -103,9 +113,8 @@ pipeline = ExperimentGraph(*reversed(build()))
 """
 
 
-def graph_file(replicates: int = 8, plugins: str = "", graph: str = MODULE_LEVEL) -> str:
-    text = graph.replace("<<PLUGINS>>", plugins).replace("<<REPLICATES>>", str(replicates))
-    return GRAPH_FILE.replace("<<GRAPH>>", text)
+def graph_file(replicates: int = 8, plugins: str = "", graph: str | None = None) -> str:
+    return GRAPH_FILE.replace("<<GRAPH>>", graph or module_level(replicates, plugins))
 
 
 def chunk_ids(result: pytest.RunResult) -> list[str]:
@@ -118,13 +127,8 @@ def analyse_rows(stdout: str) -> list[str]:
     return [line for line in stdout.splitlines() if line.startswith("analyse ")]
 
 
-def verdict_lines(stdout: str) -> list[str]:
-    return sorted(line for line in stdout.splitlines() if re.match(r"(PASSED|FAILED) p=", line))
-
-
 def executions(tester: pytest.Pytester) -> list[str]:
-    path = tester.path / "executions.txt"
-    return path.read_text().splitlines() if path.exists() else []
+    return read_lines(tester.path / "executions.txt")
 
 
 def test_a_module_level_graph_is_collected_once_per_experiment_in_dependency_order(
@@ -156,33 +160,27 @@ def test_the_downstream_verdicts_are_the_same_however_chunks_are_spread_or_selec
     ourtester: pytest.Pytester,
 ) -> None:
     ourtester.makepyfile(experiment_graph=graph_file())
+    single, workers = {"passed": 6, "failed": 1}, {"passed": 18, "failed": 1}
     modes = {
-        "-n 0": (["-n", "0"], {"passed": 6, "failed": 1}),
-        "-p no:xdist": (["-p", "no:xdist"], {"passed": 6, "failed": 1}),
+        "-n 0": (IN_PROCESS, single),
+        "-p no:xdist": (NO_XDIST, single),
         # 2 workers: prep 2 conditions x 4 chunks, analyse 3 conditions x 3 chunks.
-        "-n 2": (["-n", "2"], {"passed": 18, "failed": 1}),
-        "-n 2 --dist worksteal": (["-n", "2", "--dist", "worksteal"], {"passed": 18, "failed": 1}),
+        "-n 2": (TWO_WORKERS, workers),
+        "-n 2 --dist worksteal": ([*TWO_WORKERS, "--dist", "worksteal"], workers),
         # Only the downstream is selected: its upstream runs are computed in-process.
-        "-k analyse": (["-n", "0", "-k", "analyse"], {"passed": 4, "failed": 1, "deselected": 2}),
+        "-k analyse": ([*IN_PROCESS, "-k", "analyse"], {"passed": 4, "failed": 1, "deselected": 2}),
         # (xdist workers deselect, and the controller does not count it.)
-        "-n 2 -k analyse": (["-n", "2", "-k", "analyse"], {"passed": 10, "failed": 1}),
+        "-n 2 -k analyse": ([*TWO_WORKERS, "-k", "analyse"], {"passed": 10, "failed": 1}),
     }
-    rows, verdicts = {}, {}
-    for mode, (args, outcomes) in modes.items():
-        result = ourtester.runpytest("--crystallize", "-rA", "--crystallize-no-cache", *args)
-        result.assert_outcomes(**outcomes)
-        rows[mode] = analyse_rows(result.stdout.str())
-        verdicts[mode] = verdict_lines(result.stdout.str())
-    reference = rows["-n 0"]
-    assert len(reference) == 2
-    assert reference[0].split()[:3] == ["analyse", "higher", "up"]
-    assert reference[0].split()[-1] == "PASSED"
-    assert reference[1].split()[:3] == ["analyse", "higher", "flat"]
-    assert "FAILED" in reference[1].split()[-2:]  # maybe with a "!" note: no variance
-    for mode in modes:
-        assert rows[mode] == reference, mode
-        assert verdicts[mode] == verdicts["-n 0"], mode
-    failed, passed = verdicts["-n 0"]
+    rows, verdicts = same_verdicts_in_every_mode(
+        ourtester, modes, analyse_rows, "--crystallize-no-cache"
+    )
+    assert len(rows) == 2
+    assert rows[0].split()[:3] == ["analyse", "higher", "up"]
+    assert rows[0].split()[-1] == "PASSED"
+    assert rows[1].split()[:3] == ["analyse", "higher", "flat"]
+    assert "FAILED" in rows[1].split()[-2:]  # maybe with a "!" note: no variance
+    failed, passed = verdicts
     assert failed.startswith("FAILED p=1 experiment_graph.py::analyse::higher::flat - ")
     assert passed.startswith("PASSED p=")
     assert "experiment_graph.py::analyse::higher::up - " in passed
@@ -192,7 +190,7 @@ def test_selecting_only_the_downstream_computes_just_the_upstream_runs_it_reads(
     ourtester: pytest.Pytester,
 ) -> None:
     ourtester.makepyfile(experiment_graph=graph_file())
-    result = ourtester.runpytest("--crystallize", "-n", "0", "-k", "analyse")
+    result = ourtester.runpytest("--crystallize", *IN_PROCESS, "-k", "analyse")
     result.assert_outcomes(passed=4, failed=1, deselected=2)
     # analyse's conditions read prep's baseline: 8 runs, each computed once, none of "wide".
     assert sorted(executions(ourtester)) == sorted(f"baseline {r}" for r in range(8))
@@ -202,11 +200,11 @@ def test_with_a_warm_cache_selecting_the_downstream_executes_no_upstream_step(
     ourtester: pytest.Pytester,
 ) -> None:
     ourtester.makepyfile(experiment_graph=graph_file())
-    first = ourtester.runpytest("--crystallize", "-n", "0")
+    first = ourtester.runpytest("--crystallize", *IN_PROCESS)
     first.assert_outcomes(passed=6, failed=1)
     # Each prep run executed once; analyse's reads of prep's baseline hit the cache.
     assert len(executions(ourtester)) == 16
-    again = ourtester.runpytest("--crystallize", "-n", "0", "-k", "analyse")
+    again = ourtester.runpytest("--crystallize", *IN_PROCESS, "-k", "analyse")
     again.assert_outcomes(passed=4, failed=1, deselected=2)
     assert len(executions(ourtester)) == 16
     assert analyse_rows(again.stdout.str()) == analyse_rows(first.stdout.str())
@@ -218,7 +216,7 @@ def test_a_versioned_xdist_session_writes_one_new_version_per_experiment(
     ourtester.makepyfile(experiment_graph=graph_file(plugins="ArtifactPlugin(versioned=True)"))
     data = ourtester.path / "data"
     for session in range(2):
-        result = ourtester.runpytest("--crystallize", "-n", "2")
+        result = ourtester.runpytest("--crystallize", *TWO_WORKERS)
         result.assert_outcomes(passed=18, failed=1)
         expected = [f"v{i}" for i in range(session + 1)]
         for name in ("prep", "analyse"):
@@ -234,12 +232,12 @@ def test_an_unversioned_session_leaves_no_file_of_a_previous_larger_session(
     ourtester: pytest.Pytester,
 ) -> None:
     ourtester.makepyfile(experiment_graph=graph_file(replicates=8))
-    ourtester.runpytest("--crystallize", "-n", "2").assert_outcomes(passed=18, failed=1)
+    ourtester.runpytest("--crystallize", *TWO_WORKERS).assert_outcomes(passed=18, failed=1)
     version = ourtester.path / "data" / "prep" / "v0"
     assert len(list(version.rglob("numbers.json"))) == 16
     ourtester.makepyfile(experiment_graph=graph_file(replicates=3))
     # 3 replicates: prep 2 conditions x 3 chunks, analyse 3 conditions x 3 chunks.
-    ourtester.runpytest("--crystallize", "-n", "2").assert_outcomes(passed=16, failed=1)
+    ourtester.runpytest("--crystallize", *TWO_WORKERS).assert_outcomes(passed=16, failed=1)
     files = sorted(str(p.relative_to(version)) for p in version.rglob("*") if p.is_file())
     assert files == sorted(
         f"replicate_{r}/{c}/draw/numbers.json" for r in range(3) for c in ("baseline", "wide")
@@ -248,7 +246,7 @@ def test_an_unversioned_session_leaves_no_file_of_a_previous_larger_session(
 
 def test_the_pipeline_example_passes_its_verdicts(ourtester: pytest.Pytester) -> None:
     ourtester.copy_example("experiment_pipeline.py")
-    result = ourtester.runpytest("--crystallize", "-rA", "-n", "0")
+    result = ourtester.runpytest("--crystallize", "-rA", *IN_PROCESS)
     result.assert_outcomes(passed=6)  # prepare: 1 chunk; compare_methods: 3 chunks, 2 verdicts
     assert result.ret == pytest.ExitCode.OK
     lines = verdict_lines(result.stdout.str())

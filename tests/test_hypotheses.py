@@ -8,6 +8,7 @@ from statistics import mean
 from typing import Any
 
 import pytest
+from _support import raises_message
 
 from pytest_crystallize import (
     CrystallizeUsageError,
@@ -25,10 +26,7 @@ from pytest_crystallize import (
     verifier,
 )
 
-
-@pytest.fixture(autouse=True)
-def _in_tmp_path(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
 @data_source
@@ -126,21 +124,17 @@ def run_with(*hypotheses: Any, treatments: Any = None, replicates: int = 3):
 
 
 def test_a_verifier_factory_rejects_an_unknown_parameter():
-    with pytest.raises(
+    with raises_message(
         CrystallizeUsageError,
-        match=re.escape(
-            "mean_difference() got an unknown parameter 'alpah' (=0.1); it accepts: alpha"
-        ),
+        "mean_difference() got an unknown parameter 'alpah' (=0.1); it accepts: alpha",
     ):
         mean_difference(alpah=0.1)
 
 
 def test_a_verifier_factory_requires_its_parameters_without_defaults():
-    with pytest.raises(
+    with raises_message(
         CrystallizeUsageError,
-        match=re.escape(
-            "needs_threshold() needs parameter 'threshold': write needs_threshold(threshold=...)"
-        ),
+        "needs_threshold() needs parameter 'threshold': write needs_threshold(threshold=...)",
     ):
         needs_threshold()
     with pytest.raises(CrystallizeUsageError, match=re.escape("needs parameter 'threshold'")):
@@ -225,8 +219,13 @@ def test_a_custom_ranker_orders_treatments_lowest_score_first():
 
 def test_a_hypothesis_name_can_be_given_explicitly():
     named = hypothesis(verifier=mean_difference(), metrics="total", name="renamed")(rank_by_p_value)
-    assert run_with(named).get_hypothesis("renamed") is not None
-    assert run_with(named).get_hypothesis("rank_by_p_value") is None
+    assert named.name == "renamed"
+    result = run_with(named)
+    assert result.get_hypothesis("rank_by_p_value") is None
+    evaluated = result.get_hypothesis("renamed")
+    assert evaluated is not None
+    assert evaluated.name == "renamed"
+    assert sorted(evaluated.results) == ["big", "small", "tiny"]
 
 
 def test_a_verifier_may_return_an_object_with_as_dict():
@@ -249,12 +248,10 @@ def test_a_missing_metric_is_reported_with_the_recorded_metrics_and_keeps_the_ru
 
     fine = Hypothesis(verifier=counting, metrics="total", name="fine")
     missing = Hypothesis(verifier=counting, metrics=["total", "totl"], name="typo")
-    with pytest.raises(
+    with raises_message(
         MissingMetricError,
-        match=re.escape(
-            "experiment 'hyp': hypothesis 'typo' needs metric 'totl', which no run of condition "
-            "'baseline' recorded; recorded metrics: 'count', 'p', 'total'."
-        ),
+        "experiment 'hyp': hypothesis 'typo' needs metric 'totl', which no run of condition "
+        "'baseline' recorded; recorded metrics: 'count', 'p', 'total'.",
     ) as excinfo:
         run_with(fine, missing)
 
@@ -269,12 +266,10 @@ def test_a_missing_metric_is_reported_with_the_recorded_metrics_and_keeps_the_ru
 
 def test_a_verifier_returning_a_non_mapping_names_verifier_hypothesis_treatment_and_value():
     bad = Hypothesis(verifier=returns_list, metrics="total", name="listy")
-    with pytest.raises(
+    with raises_message(
         HypothesisError,
-        match=re.escape(
-            "verifier 'returns_list' of hypothesis 'listy' returned [0.1] (list) for treatment "
-            "'small'; a verifier must return a mapping"
-        ),
+        "verifier 'returns_list' of hypothesis 'listy' returned [0.1] (list) for treatment "
+        "'small'; a verifier must return a mapping",
     ) as excinfo:
         run_with(bad)
     assert excinfo.value.result is not None
@@ -283,16 +278,17 @@ def test_a_verifier_returning_a_non_mapping_names_verifier_hypothesis_treatment_
 
 def test_a_verifier_that_raises_is_reported_with_the_hypothesis_and_treatment():
     bad = Hypothesis(verifier=divides_by_zero, metrics="total", name="zero")
-    with pytest.raises(
+    with raises_message(
         HypothesisError,
-        match=re.escape(
-            "verifier 'divides_by_zero' of hypothesis 'zero' raised ZeroDivisionError: division "
-            "by zero (treatment 'small', metrics ['total'], 3 complete replicates)"
-        ),
+        "verifier 'divides_by_zero' of hypothesis 'zero' raised ZeroDivisionError: division "
+        "by zero (treatment 'small', metrics ['total'], 3 complete replicates)",
     ) as excinfo:
         run_with(bad)
     assert isinstance(excinfo.value.__cause__, ZeroDivisionError)
-    assert excinfo.value.result is not None
+    result = excinfo.value.result  # the runs are kept: only the verifier failed
+    assert result is not None
+    assert len(result.runs) == 4 * 3
+    assert dict(result.errors) == {}
 
 
 def test_a_ranker_that_raises_is_reported_with_the_hypothesis_and_treatment():

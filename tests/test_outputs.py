@@ -25,54 +25,30 @@ from typing import Any
 
 import pytest
 import scipy.stats
+from _support import (
+    IN_PROCESS,
+    NO_XDIST,
+    builder_source,
+    replicate_seeds,
+    seeded_boost,
+    seeded_source,
+    treatments_source,
+    with_and_without_workers,
+    workload,
+)
 
-from pytest_crystallize._engine.seeds import replicate_seed, stable_int
 from pytest_crystallize._harness import terminal as _reporting
 from pytest_crystallize._harness.terminal import LiveProgress
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 SCHEMA = json.loads((DOCS / "report-schema.json").read_text(encoding="utf-8"))
-INI = "[pytest]\naddopts = -p no:benchmark -p no:hypothesispytest\n"
-MODES = [["-n", "0"], ["-n", "2"]]
-MODE_IDS = ["n0", "n2"]
 REPLICATES = 6
 
 # "speed": the total is a function of the seed; "boosted" adds a seed-dependent amount (a
 # clear paired effect), "same" adds nothing (every paired difference is 0: a failed verdict).
 # The step is cacheable, so the cache counters are known: 3 conditions x 6 runs = 18 misses.
 # "odd": replicates 0 and 1 record inf and NaN, which the report must write as null.
-EXPERIMENT = """\
-from __future__ import annotations
-
-from pytest_crystallize import Experiment, data_source, hypothesis, pipeline_step, stats, treatment
-
-
-@data_source
-def workload(ctx):
-    return 100.0 + (ctx.seed % 1000) / 50.0
-
-
-@pipeline_step(cacheable=True)
-def run(value, ctx, *, boost=0.0):
-    total = value + boost * (1.0 + (ctx.seed // 1000 % 10) / 10.0)
-    return total, {"total": total}
-
-
-@hypothesis(verifier=stats.paired_t_test(), metrics="total")
-def faster(result):
-    return result["p_value"]
-
-
-speed = (
-    Experiment.builder("speed")
-    .datasource(workload())
-    .add_step(run())
-    .treatments([treatment("boosted", {"boost": 5.0}), treatment("same", {"boost": 0.0})])
-    .hypotheses([faster])
-    .replicates(6)
-    .build()
-)
-
+ODD = """
 
 @data_source
 def odd_source(ctx):
@@ -87,35 +63,43 @@ def measure(value, ctx, *, shift=0.0):
 @hypothesis(verifier=stats.welch_t_test(), metrics="ratio")
 def ratio_changes(result):
     return result["p_value"]
-
-
-odd = (
-    Experiment.builder("odd")
-    .datasource(odd_source())
-    .add_step(measure())
-    .treatments([treatment("shifted", {"shift": 1.0})])
-    .hypotheses([ratio_changes])
-    .replicates(4)
-    .build()
-)
 """
+EXPERIMENT = seeded_source(
+    """
+    @pipeline_step(cacheable=True)
+    def run(value, ctx, *, boost=0.0):
+        total = value + boost * (1.0 + (ctx.seed // 1000 % 10) / 10.0)
+        return total, {"total": total}
+    """,
+    builder_source(
+        "speed",
+        source="workload()",
+        steps=["run()"],
+        treatments=treatments_source({"boosted": 5.0, "same": 0.0}, key="boost"),
+        hypotheses="faster",
+        replicates=REPLICATES,
+    ),
+    ODD,
+    builder_source(
+        "odd",
+        source="odd_source()",
+        steps=["measure()"],
+        treatments=treatments_source({"shifted": 1.0}, key="shift"),
+        hypotheses="ratio_changes",
+        replicates=4,
+    ),
+)
 FILE = "experiment_speed.py"
-
-
-def seeds(name: str, n: int) -> list[int]:
-    root = stable_int(f"crystallize-root:{name}")
-    return [replicate_seed(root, i) for i in range(n)]
 
 
 def total(seed: int, boost: float = 0.0) -> float:
     """What the experiment's step computes (the same expression, so the same float)."""
-    value = 100.0 + (seed % 1000) / 50.0
-    return value + boost * (1.0 + (seed // 1000 % 10) / 10.0)
+    return workload(seed) + seeded_boost(seed, boost)
 
 
 def expected_paired(boost: float) -> dict[str, float]:
     """The paired t-test of "boosted" vs baseline, computed here with scipy."""
-    s = seeds("speed", REPLICATES)
+    s = replicate_seeds("speed", REPLICATES)
     base = [total(x) for x in s]
     treated = [total(x, boost) for x in s]
     diffs = [t - b for b, t in zip(base, treated, strict=True)]
@@ -147,10 +131,9 @@ def load_report(path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-def tester(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini(INI)
-    pytester.makepyfile(**{FILE[:-3]: EXPERIMENT})
-    return pytester
+def tester(ourtester: pytest.Pytester) -> pytest.Pytester:
+    ourtester.makepyfile(**{FILE[:-3]: EXPERIMENT})
+    return ourtester
 
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
@@ -260,7 +243,7 @@ def test_the_markdown_documentation_describes_every_field_of_the_schema() -> Non
     assert "```json" in text  # the abridged example
 
 
-@pytest.mark.parametrize("dist", MODES, ids=MODE_IDS)
+@with_and_without_workers
 def test_a_real_report_validates_against_the_documented_schema(
     tester: pytest.Pytester, dist: list[str]
 ) -> None:
@@ -276,7 +259,7 @@ def test_a_real_report_validates_against_the_documented_schema(
 def test_the_validator_rejects_a_missing_key_a_wrong_type_and_an_unknown_key(
     tester: pytest.Pytester,
 ) -> None:
-    tester.runpytest("--crystallize", "--crystallize-json", "report.json", "-n", "0")
+    tester.runpytest("--crystallize", "--crystallize-json", "report.json", *IN_PROCESS)
     document = load_report(tester.path / "report.json")
     assert validate(document, SCHEMA) == []
 
@@ -318,7 +301,7 @@ def test_the_validator_rejects_a_missing_key_a_wrong_type_and_an_unknown_key(
 
 
 @needs_git
-@pytest.mark.parametrize("dist", MODES, ids=MODE_IDS)
+@with_and_without_workers
 def test_the_json_report_holds_runs_seeds_verdicts_cache_and_environment(
     tester: pytest.Pytester, dist: list[str]
 ) -> None:
@@ -358,7 +341,7 @@ def test_the_json_report_holds_runs_seeds_verdicts_cache_and_environment(
     speed, odd = document["experiments"]
     assert (speed["name"], speed["file"], speed["replicates"]) == ("speed", FILE, REPLICATES)
     assert len(speed["fingerprint"]) == 16
-    expected_seeds = seeds("speed", REPLICATES)
+    expected_seeds = replicate_seeds("speed", REPLICATES)
     boosts = {"baseline": 0.0, "boosted": 5.0, "same": 0.0}
     assert [c["name"] for c in speed["conditions"]] == list(boosts)
     for condition in speed["conditions"]:
@@ -416,14 +399,14 @@ def test_the_json_report_marks_a_dirty_checkout_and_has_no_git_outside_one(
     outside = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=tester.path, capture_output=True, check=False
     )
-    tester.runpytest("--crystallize", "--crystallize-json", "report.json", "-n", "0")
+    tester.runpytest("--crystallize", "--crystallize-json", "report.json", *IN_PROCESS)
     if outside.returncode != 0:  # the temporary directory is not inside some checkout
         assert load_report(tester.path / "report.json")["environment"]["git"] is None
 
     head = make_checkout(tester.path)
     with (tester.path / FILE).open("a") as handle:
         handle.write("# an uncommitted edit\n")
-    tester.runpytest("--crystallize", "--crystallize-json", "report.json", "-n", "0")
+    tester.runpytest("--crystallize", "--crystallize-json", "report.json", *IN_PROCESS)
     git_state = load_report(tester.path / "report.json")["environment"]["git"]
     assert git_state == {"commit": head, "dirty": True}
 
@@ -440,7 +423,7 @@ def _row(v: dict[str, Any], icon: str) -> str:
     )
 
 
-@pytest.mark.parametrize("dist", MODES, ids=MODE_IDS)
+@with_and_without_workers
 def test_the_markdown_summary_has_a_row_per_verdict_and_the_failures_with_messages(
     tester: pytest.Pytester, dist: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -480,7 +463,7 @@ def test_the_markdown_summary_has_a_row_per_verdict_and_the_failures_with_messag
     assert [p.name for p in tester.path.glob(".summary.md*")] == []
 
 
-@pytest.mark.parametrize("dist", MODES, ids=MODE_IDS)
+@with_and_without_workers
 def test_the_summary_is_appended_to_the_github_step_summary_unless_opted_out(
     tester: pytest.Pytester, dist: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -513,7 +496,7 @@ def test_the_summary_is_appended_to_the_github_step_summary_unless_opted_out(
 # --- JUnit XML ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dist", MODES, ids=MODE_IDS)
+@with_and_without_workers
 def test_junit_xml_carries_the_statistics_of_built_in_verifiers(
     tester: pytest.Pytester, dist: list[str]
 ) -> None:
@@ -681,14 +664,13 @@ def test_live_progress_reads_isatty_as_a_bool_too(tty: bool) -> None:
 
 
 def test_live_progress_follows_the_real_terminal_reporter_and_verbosity(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    ourtester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytester.makeini(INI)
-    config = pytester.parseconfigure("-p", "no:xdist")
+    config = ourtester.parseconfigure(*NO_XDIST)
     terminal = config.pluginmanager.get_plugin("terminalreporter")
     assert LiveProgress.for_session(config, "speed", 4) is None  # pytester's output: no tty
     monkeypatch.setattr(terminal, "isatty", lambda: True)
     assert isinstance(LiveProgress.for_session(config, "speed", 4), LiveProgress)
-    quiet = pytester.parseconfigure("-q", "-p", "no:xdist")
+    quiet = ourtester.parseconfigure("-q", *NO_XDIST)
     monkeypatch.setattr(quiet.pluginmanager.get_plugin("terminalreporter"), "isatty", lambda: True)
     assert LiveProgress.for_session(quiet, "speed", 4) is None

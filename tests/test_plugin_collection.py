@@ -7,23 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-MODES = [["-n", "0"], ["-n", "2"], ["-p", "no:xdist"]]
-MODE_IDS = ["n0", "n2", "no-xdist"]
+from _support import TWO_WORKERS, in_every_mode, line_of
 
 CHUNK_IDS = [
     "experiment_demo.py::demo::baseline::chunk-0",
     "experiment_demo.py::demo::boost::chunk-0",
     "experiment_demo.py::demo::flat::chunk-0",
 ]
-
-
-def line_of(path: Path, text: str) -> int:
-    """The 1-based number of the first line of ``path`` that contains ``text``."""
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if text in line:
-            return number
-    raise AssertionError(f"{text!r} is not in {path}")
 
 
 def collected_ids(result: pytest.RunResult) -> list[str]:
@@ -54,7 +44,8 @@ def test_without_the_flag_the_plugin_imports_no_numpy_scipy_or_collection_code(
         "import sys, pytest\n"
         "pytest.main([])\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('numpy', 'scipy')"
-        " or m.startswith(('pytest_crystallize._harness.collect', 'pytest_crystallize._harness.board')))\n"
+        " or m.startswith(('pytest_crystallize._harness.collect',"
+        " 'pytest_crystallize._harness.board')))\n"
         "print('heavy modules:', heavy)\n"
     )
     result = ourtester.run(sys.executable, "-c", code)
@@ -241,7 +232,7 @@ def test_crystallize_replicates_rejects_anything_but_a_positive_whole_number(
 # --- collection errors --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dist", MODES, ids=MODE_IDS)
+@in_every_mode
 def test_a_file_that_fails_to_import_is_a_collection_error_at_the_users_line(
     ourtester: pytest.Pytester, dist: list[str]
 ) -> None:
@@ -254,7 +245,7 @@ def test_a_file_that_fails_to_import_is_a_collection_error_at_the_users_line(
     )
     result = ourtester.runpytest("--crystallize", *dist)
     # xdist reports a worker's collection error as a failure instead of an interruption.
-    interrupted = pytest.ExitCode.TESTS_FAILED if "-n" in dist and dist[1] != "0" else 2
+    interrupted = pytest.ExitCode.TESTS_FAILED if dist == TWO_WORKERS else 2
     assert result.ret == interrupted
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(

@@ -6,9 +6,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from _support import TWO_WORKERS, in_every_mode, line_of
 
-MODES = [["-n", "0"], ["-n", "2"], ["-p", "no:xdist"]]
-MODE_IDS = ["n0", "n2", "no-xdist"]
+from pytest_crystallize import (
+    Experiment,
+    Hypothesis,
+    RunError,
+    RunResult,
+    data_source,
+    pipeline_step,
+    treatment,
+)
+from pytest_crystallize._report.judge import judge
 
 FAILING_STEP = """
     if ctx["condition"] == "boost" and ctx["replicate"] in (1, 4):
@@ -16,22 +25,14 @@ FAILING_STEP = """
 """
 
 
-def line_of(path: Path, text: str) -> int:
-    """The 1-based number of the first line of ``path`` that contains ``text``."""
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if text in line:
-            return number
-    raise AssertionError(f"{text!r} is not in {path}")
-
-
-@pytest.mark.parametrize("dist", MODES, ids=MODE_IDS)
+@in_every_mode
 def test_a_step_that_raises_fails_its_chunk_with_the_users_traceback(
     ourtester: pytest.Pytester, write_experiment: Callable[..., Path], dist: list[str]
 ) -> None:
     path = write_experiment(replicates=6, step_code=FAILING_STEP)
     raise_line = line_of(path, "raise ValueError")
     result = ourtester.runpytest("--crystallize", "-rA", *dist)
-    if dist == ["-n", "2"]:
+    if dist == TWO_WORKERS:
         # 3 chunks of 2 per condition: replicate 1 is in chunk-0, replicate 4 in chunk-2.
         result.assert_outcomes(passed=7, failed=2, errors=2)
         result.stdout.fnmatch_lines_random(
@@ -60,7 +61,7 @@ def test_a_step_that_raises_fails_its_chunk_with_the_users_traceback(
     result.stdout.no_fnmatch_line("*pytest_crystallize[/\\]*")
 
 
-@pytest.mark.parametrize("dist", MODES, ids=MODE_IDS)
+@in_every_mode
 def test_failed_replicates_turn_the_verdicts_into_errors_counting_them_per_condition(
     ourtester: pytest.Pytester, write_experiment: Callable[..., Path], dist: list[str]
 ) -> None:
@@ -84,6 +85,47 @@ def test_failed_replicates_turn_the_verdicts_into_errors_counting_them_per_condi
         ["=* crystallize *=", "*verdict", "demo*by_p*boost*ERROR", "demo*by_p*flat*ERROR"]
     )
     result.stdout.no_fnmatch_line("*p=*e-0*")  # no verdict on the data that did come back
+
+
+@data_source
+def zero(ctx):
+    return 0.0
+
+
+@pipeline_step()
+def passthrough(value, ctx):
+    return value, {"score": value}
+
+
+def failed_run(condition: str, replicate: int) -> RunResult:
+    error = RunError(condition, replicate, "step", "shift", "ValueError", "garbage", "")
+    return RunResult(condition, replicate, replicate, {}, error=error)
+
+
+def test_the_first_failure_quoted_is_first_in_condition_then_replicate_order_not_arrival() -> None:
+    experiment = (
+        Experiment.builder("demo")
+        .datasource(zero())
+        .add_step(passthrough())
+        .treatments([treatment("boost", {}), treatment("flat", {})])
+        .hypotheses([Hypothesis(verifier=lambda b, t: {"passed": True}, metrics="score")])
+        .replicates(6)
+        .build()
+    )
+    # As chunks may come back under xdist: flat's before boost's, boost's chunk-2 before chunk-0.
+    arrival = [failed_run("flat", 5), failed_run("boost", 4), failed_run("boost", 1)]
+    expected = (
+        "2 of 6 replicates of condition 'boost', 1 of 6 replicates of condition 'flat' failed, "
+        "so no verdict is given on partial data; first failure: step 'shift' raised "
+        "ValueError: garbage (condition 'boost', replicate 1) (see the failed chunk for the "
+        "traceback)"
+    )
+    for runs in (arrival, arrival[::-1]):
+        verdicts = judge("demo", experiment, runs, ["boost", "flat"])
+        assert [(v.treatment, v.outcome, v.message) for v in verdicts] == [
+            ("boost", "error", expected),
+            ("flat", "error", expected),
+        ]
 
 
 def test_failures_in_several_conditions_are_counted_for_each(

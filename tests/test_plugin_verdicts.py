@@ -8,24 +8,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-MODES = [["-n", "0"], ["-n", "2"], ["-p", "no:xdist"]]
-MODE_IDS = ["n0", "n2", "no-xdist"]
+from _support import SummaryRows, chunks, in_every_mode, p_cell
 
 
-def p_cell(row: dict[str, str]) -> str:
-    """The unadjusted p-value of a summary row (its column may also show the adjusted one)."""
-    return next(cell for column, cell in row.items() if column.split()[0] == "p").split()[0]
-
-
-@pytest.mark.parametrize("dist", MODES, ids=MODE_IDS)
+@in_every_mode
 def test_a_passing_and_a_failing_verdict_show_their_p_values(
     ourtester: pytest.Pytester, write_experiment: Callable[..., Path], dist: list[str]
 ) -> None:
     write_experiment()
     result = ourtester.runpytest("--crystallize", "-rA", "-v", *dist)
-    chunks = 3 if dist == ["-n", "2"] else 1
-    result.assert_outcomes(passed=3 * chunks + 1, failed=1)
+    result.assert_outcomes(passed=3 * chunks(dist, 3) + 1, failed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     # Verbose verdict lines carry the p-value: boost differs by 5 standard deviations, flat
     # reproduces the baseline exactly (common random numbers), so its p-value is 1.
@@ -44,11 +36,11 @@ def test_a_passing_and_a_failing_verdict_show_their_p_values(
     )
 
 
-@pytest.mark.parametrize("dist", MODES, ids=MODE_IDS)
+@in_every_mode
 def test_the_crystallize_section_has_one_row_per_verdict_with_its_numbers(
     ourtester: pytest.Pytester,
     write_experiment: Callable[..., Path],
-    summary_rows: Callable[[pytest.RunResult], dict[str, dict[str, str]]],
+    summary_rows: SummaryRows,
     dist: list[str],
 ) -> None:
     write_experiment()
@@ -161,13 +153,13 @@ def test_the_exit_code_is_zero_when_every_verdict_passes(
     result.stdout.fnmatch_lines(["PASSED p=*e-0* experiment_demo.py::demo::by_p::boost - *"])
 
 
-@pytest.mark.parametrize("dist", MODES, ids=MODE_IDS)
+@in_every_mode
 def test_junit_xml_has_a_testcase_per_verdict_with_the_numbers_as_properties(
     ourtester: pytest.Pytester, write_experiment: Callable[..., Path], dist: list[str]
 ) -> None:
     write_experiment()
     result = ourtester.runpytest("--crystallize", "--junitxml=out.xml", *dist)
-    result.assert_outcomes(passed=(3 if dist == ["-n", "2"] else 1) * 3 + 1, failed=1)
+    result.assert_outcomes(passed=3 * chunks(dist, 3) + 1, failed=1)
     root = ET.parse(ourtester.path / "out.xml").getroot()
     verdicts = {
         case.get("name"): case

@@ -6,21 +6,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-
-def crystallize_section(stdout: str) -> list[str]:
-    """The lines of the ``crystallize`` terminal section (header, rows and notes)."""
-    lines = stdout.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.strip("= ") == "crystallize")
-    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("="))
-    return lines[start + 1 : end]
-
-
-def verdict_lines(stdout: str) -> list[str]:
-    """The ``-rA`` short-summary lines of verdicts, which carry the p-values."""
-    return sorted(
-        line for line in stdout.splitlines() if line.startswith(("PASSED p=", "FAILED p="))
-    )
+from _support import (
+    IN_PROCESS,
+    NO_XDIST,
+    TWO_WORKERS,
+    SummaryRows,
+    same_verdicts_in_every_mode,
+    section,
+)
 
 
 def test_every_way_of_distributing_gives_the_same_verdicts_and_p_values(
@@ -30,31 +23,22 @@ def test_every_way_of_distributing_gives_the_same_verdicts_and_p_values(
 ) -> None:
     write_experiment(replicates=12)
     monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "2")  # -n auto, whatever the machine
+    # 3 conditions: one chunk each in one process, 3 each with two workers; and 2 verdicts.
+    single, workers = {"passed": 1 * 3 + 1, "failed": 1}, {"passed": 3 * 3 + 1, "failed": 1}
     modes = {
-        "-n 0": ["-n", "0"],
-        "-p no:xdist": ["-p", "no:xdist"],
-        "-n 2": ["-n", "2"],
-        "-n 2 --dist load": ["-n", "2", "--dist", "load"],
-        "-n 2 --dist worksteal": ["-n", "2", "--dist", "worksteal"],
-        "-n auto": ["-n", "auto"],
+        "-n 0": (IN_PROCESS, single),
+        "-p no:xdist": (NO_XDIST, single),
+        "-n 2": (TWO_WORKERS, workers),
+        "-n 2 --dist load": ([*TWO_WORKERS, "--dist", "load"], workers),
+        "-n 2 --dist worksteal": ([*TWO_WORKERS, "--dist", "worksteal"], workers),
+        "-n auto": (["-n", "auto"], workers),
     }
-    sections, verdicts = {}, {}
-    for mode, args in modes.items():
-        result = ourtester.runpytest("--crystallize", "-rA", *args)
-        chunks = 1 if mode in ("-n 0", "-p no:xdist") else 3
-        result.assert_outcomes(passed=3 * chunks + 1, failed=1)
-        assert result.ret == pytest.ExitCode.TESTS_FAILED
-        sections[mode] = crystallize_section(result.stdout.str())
-        verdicts[mode] = verdict_lines(result.stdout.str())
-    reference = sections["-n 0"]
-    assert len(reference) == 3  # the header and one row per verdict
-    assert reference[1].split()[:3] == ["demo", "by_p", "boost"]
-    assert reference[1].endswith("PASSED")
-    assert reference[2].endswith("FAILED")
-    for mode in modes:
-        assert sections[mode] == reference, mode
-        assert verdicts[mode] == verdicts["-n 0"], mode
-    failed, passed = verdicts["-n 0"]
+    rows, verdicts = same_verdicts_in_every_mode(ourtester, modes, section)
+    assert len(rows) == 3  # the header and one row per verdict
+    assert rows[1].split()[:3] == ["demo", "by_p", "boost"]
+    assert rows[1].endswith("PASSED")
+    assert rows[2].endswith("FAILED")
+    failed, passed = verdicts
     assert failed.startswith("FAILED p=1 experiment_demo.py::demo::by_p::flat - ")
     assert passed.startswith("PASSED p=")
     assert " experiment_demo.py::demo::by_p::boost - welch: p=" in passed
@@ -64,7 +48,7 @@ def test_every_way_of_distributing_gives_the_same_verdicts_and_p_values(
 def test_a_worker_that_dies_in_a_chunk_gives_that_experiment_an_error_verdict_naming_it(
     ourtester: pytest.Pytester,
     write_experiment: Callable[..., Path],
-    summary_rows: Callable[[pytest.RunResult], dict[str, dict[str, str]]],
+    summary_rows: SummaryRows,
 ) -> None:
     write_experiment(
         experiments={"demo": {"boost": 5.0}, "steady": {"lift": 5.0}},
@@ -73,7 +57,7 @@ def test_a_worker_that_dies_in_a_chunk_gives_that_experiment_an_error_verdict_na
                 os._exit(1)
         """,
     )
-    result = ourtester.runpytest("--crystallize", "-rA", "-n", "2")
+    result = ourtester.runpytest("--crystallize", "-rA", *TWO_WORKERS)
     # 2 workers, 2 conditions, 8 replicates: 4 chunks of 2 per condition, so replicate 1 is in
     # boost::chunk-0. The crashed chunk fails; the 15 other chunks and steady's verdict pass.
     result.assert_outcomes(passed=16, failed=1, errors=1)

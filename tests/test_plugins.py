@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from _support import raises_message
 
 from pytest_crystallize import (
     ArtifactPlugin,
@@ -23,10 +24,7 @@ from pytest_crystallize import (
     treatment,
 )
 
-
-@pytest.fixture(autouse=True)
-def _in_tmp_path(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
 @data_source
@@ -172,12 +170,10 @@ def test_an_execution_plugin_you_pass_replaces_serial_execution():
 
 
 def test_two_execution_plugins_are_rejected():
-    with pytest.raises(
+    with raises_message(
         ExperimentDefinitionError,
-        match=re.escape(
-            "experiment 'plugins' has 2 execution plugins (SerialExecution, ParallelExecution); "
-            "keep one"
-        ),
+        "experiment 'plugins' has 2 execution plugins (SerialExecution, ParallelExecution); "
+        "keep one",
     ):
         build([SerialExecution(), ParallelExecution()])
 

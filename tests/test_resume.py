@@ -6,11 +6,11 @@ count what was executed.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _support import from_json, to_json
 
 from pytest_crystallize import (
     Artifact,
@@ -29,8 +29,7 @@ FAIL = {"condition": None}  # the condition whose replicate 1 raises, if any
 
 
 @pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
+def _fresh(in_tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(FAIL, "condition", None)
 
 
@@ -159,14 +158,6 @@ def test_an_unknown_strategy_is_a_clear_error() -> None:
 
 
 # --- graphs ----------------------------------------------------------------------------
-
-
-def to_json(obj: Any) -> bytes:
-    return json.dumps(obj).encode()
-
-
-def from_json(path: Path) -> Any:
-    return json.loads(path.read_text("utf-8"))
 
 
 @pipeline_step()

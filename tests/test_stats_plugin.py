@@ -17,11 +17,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _support import SummaryRows, builder_source
 from scipy import stats as ss
 
 from pytest_crystallize import stats
-
-Rows = Callable[[pytest.RunResult], dict[str, dict[str, str]]]
 
 BASE = (10.0, 11.0, 9.5, 10.5, 10.2, 9.8, 10.9, 9.1)
 
@@ -40,6 +39,21 @@ FAMILY = {
     "flat_b": shifted(-0.2, 0.4, 0.1, -0.5, 0.3, 0.2, -0.4, 0.6),
 }
 TREATMENTS = [name for name in FAMILY if name != "baseline"]
+
+# FAMILY's raw paired t-test p-values (the first test checks them against scipy) and their
+# adjustment over the family of m = 4, worked by hand, not by re-running the implementation's
+# loop. Holm: sort ascending, multiply the k-th smallest by m - k + 1, keep each at least the
+# one before, cap at 1. Bonferroni: multiply by m, cap at 1.
+#   strong 0.000235751 x 4 = 0.000943003
+#   border 0.0363265   x 3 = 0.108980
+#   flat_b 0.666101    x 2 = 1.33 -> capped at 1
+#   flat_a 0.826380    x 1 = 0.826 -> 1, not below the one before
+FAMILY_P = {  # name: (raw, Holm, Bonferroni)
+    "strong": (0.000235751, 0.000943003, 0.000943003),
+    "border": (0.0363265, 0.108980, 0.145306),
+    "flat_a": (0.826380, 1.0, 1.0),
+    "flat_b": (0.666101, 1.0, 1.0),
+}
 
 # One treatment compared by four verifiers; no ties, so the rank tests are exact. Pairing
 # matters: the paired tests reach p = 0.0078, Welch only 0.058.
@@ -80,29 +94,21 @@ def lookup(index, ctx, *, table=""):
     return value, {{"score": value}}
 """
 
-EXPERIMENT = """
-
-{name} = (
-    Experiment.builder({name!r})
-    .datasource(replicate_index())
-    .add_step(lookup(table={table!r}))
-    .treatments([treatment(name, {{}}) for name in TABLES[{table!r}] if name != "baseline"])
-    .hypotheses([{hypotheses}])
-    .replicates({replicates}){extra}
-    .build()
-)
-"""
-
 
 def source(experiments: Mapping[str, tuple[Mapping[str, Sequence[float]], str, str]]) -> str:
     """An experiment file: ``{name: (table, hypotheses source, extra builder calls)}``."""
     tables = {name: dict(table) for name, (table, _, _) in experiments.items()}
     parts = [HEADER.format(tables=repr(tables))]
     for name, (table, hypotheses, extra) in experiments.items():
-        replicates = len(next(iter(table.values())))
         parts.append(
-            EXPERIMENT.format(
-                name=name, table=name, hypotheses=hypotheses, replicates=replicates, extra=extra
+            builder_source(
+                name,
+                source="replicate_index()",
+                steps=[f"lookup(table={name!r})"],
+                treatments=f'treatment(t, {{}}) for t in TABLES[{name!r}] if t != "baseline"',
+                hypotheses=hypotheses,
+                calls=[extra.strip()] if extra else [],
+                replicates=len(next(iter(table.values()))),
             )
         )
     return "".join(parts)
@@ -147,21 +153,14 @@ def p_cell(raw: float, adjusted: float | None) -> str:
 
 
 def expected_adjusted(method: str) -> dict[str, float]:
-    """Adjusted p-values of FAMILY by hand: Holm (step-down), Bonferroni or none."""
-    raw = {name: raw_p(FAMILY, name) for name in TREATMENTS}
-    m = len(raw)
-    if method == "none":
-        return raw
-    if method == "bonferroni":
-        return {k: min(1.0, m * p) for k, p in raw.items()}
-    out, running = {}, 0.0
-    for rank, (name, p) in enumerate(sorted(raw.items(), key=lambda item: item[1])):
-        running = max(running, min(1.0, (m - rank) * p))
-        out[name] = running
-    return out
+    """FAMILY's p-values adjusted by ``method``, from the hand-computed table."""
+    column = {"none": 0, "holm": 1, "bonferroni": 2}[method]
+    return {name: row[column] for name, row in FAMILY_P.items()}
 
 
 def test_the_table_gives_the_p_values_the_tests_rely_on() -> None:
+    for name in TREATMENTS:
+        assert raw_p(FAMILY, name) == pytest.approx(FAMILY_P[name][0], rel=1e-5), name
     assert raw_p(FAMILY, "strong") < 0.001
     assert 0.03 < raw_p(FAMILY, "border") < 0.04
     assert min(raw_p(FAMILY, "flat_a"), raw_p(FAMILY, "flat_b")) > 0.5
@@ -175,7 +174,7 @@ def test_the_table_gives_the_p_values_the_tests_rely_on() -> None:
 
 
 def test_verdict_lines_show_p_and_the_summary_shows_raw_and_adjusted_p_and_the_change(
-    ourtester: pytest.Pytester, summary_rows: Rows
+    ourtester: pytest.Pytester, summary_rows: SummaryRows
 ) -> None:
     write_family(ourtester)
     result = ourtester.runpytest("--crystallize", "-rA", "-vv")
@@ -216,7 +215,7 @@ def test_verdict_lines_show_p_and_the_summary_shows_raw_and_adjusted_p_and_the_c
 
 
 def test_other_built_in_verifiers_report_their_own_p_values(
-    ourtester: pytest.Pytester, summary_rows: Rows
+    ourtester: pytest.Pytester, summary_rows: SummaryRows
 ) -> None:
     write(ourtester, "experiment_mixed", mixed=(MIXED_TABLE, MIXED, ""))
     result = ourtester.runpytest("--crystallize", "-rA", "-vv")
@@ -234,12 +233,21 @@ def test_other_built_in_verifiers_report_their_own_p_values(
         "ranks": ss.mannwhitneyu(t, b, method="exact").pvalue,
         "signed": ss.wilcoxon(t, b).pvalue,
     }
-    holm = dict(zip(expected, _holm(list(expected.values())), strict=True))
+    # The raw p-values, and Holm's adjustment over the four by hand: the two paired tests
+    # tie at 2/256 = 0.0078125 (x 4 = 0.03125, x 3 = 0.0234 -> 0.03125), Mann-Whitney's
+    # 642/12870 = 0.0498834 x 2 = 0.0997669, Welch's 0.0581674 x 1 -> 0.0997669.
+    table = {  # name: (raw, Holm)
+        "auto": (0.0078125, 0.03125),
+        "welch": (0.0581674, 0.0997669),
+        "ranks": (0.0498834, 0.0997669),
+        "signed": (0.0078125, 0.03125),
+    }
+    assert expected == pytest.approx({name: raw for name, (raw, _) in table.items()}, rel=1e-5)
+    holm = {name: adjusted for name, (_, adjusted) in table.items()}
     rows = summary_rows(result)
     for name, p in expected.items():
         row = rows[f"mixed::{name}::gain"]
         assert row["p (adj)"] == p_cell(p, holm[name]), name
-        assert row["verdict"] == ("PASSED" if holm[name] < 0.05 else "FAILED"), name
     # The paired tests pass after Holm; Mann-Whitney (p = 0.0499) passes only alone.
     assert [rows[f"mixed::{n}::gain"]["verdict"] for n in expected] == [
         "PASSED",
@@ -259,21 +267,11 @@ def test_other_built_in_verifiers_report_their_own_p_values(
     )
 
 
-def _holm(pvalues: Sequence[float]) -> list[float]:
-    m = len(pvalues)
-    order = sorted(range(m), key=lambda i: pvalues[i])
-    out, running = [0.0] * m, 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * pvalues[i]))
-        out[i] = running
-    return out
-
-
 # --- family correction ----------------------------------------------------------------------
 
 
 def test_correction_none_passes_the_borderline_verdict_that_holm_fails(
-    ourtester: pytest.Pytester, summary_rows: Rows
+    ourtester: pytest.Pytester, summary_rows: SummaryRows
 ) -> None:
     write_family(ourtester)
     holm = ourtester.runpytest("--crystallize")
@@ -295,7 +293,7 @@ def test_the_correction_option_takes_only_known_methods(ourtester: pytest.Pytest
 
 
 def test_ini_crystallize_correction_bonferroni_adjusts_every_p_value(
-    ourtester: pytest.Pytester, write_ini: Callable[[str], Path], summary_rows: Rows
+    ourtester: pytest.Pytester, write_ini: Callable[[str], Path], summary_rows: SummaryRows
 ) -> None:
     write_ini("crystallize_correction = bonferroni")
     write_family(ourtester)
@@ -320,7 +318,7 @@ def test_ini_crystallize_correction_bonferroni_adjusts_every_p_value(
 
 
 def test_the_command_line_correction_overrides_the_ini(
-    ourtester: pytest.Pytester, write_ini: Callable[[str], Path], summary_rows: Rows
+    ourtester: pytest.Pytester, write_ini: Callable[[str], Path], summary_rows: SummaryRows
 ) -> None:
     write_ini("crystallize_correction = bonferroni")
     write_family(ourtester)
@@ -344,7 +342,7 @@ def test_a_bad_ini_correction_is_a_usage_error(
 
 @pytest.mark.parametrize("session", [[], ["--crystallize-correction=bonferroni"]])
 def test_an_experiment_correction_overrides_the_session(
-    ourtester: pytest.Pytester, summary_rows: Rows, session: list[str]
+    ourtester: pytest.Pytester, summary_rows: SummaryRows, session: list[str]
 ) -> None:
     write_family(ourtester, extra='\n    .correction("none")')
     result = ourtester.runpytest("--crystallize", *session)
@@ -363,7 +361,7 @@ INCONCLUSIVE = (
 
 
 def test_an_inconclusive_gate_fails_by_default_with_the_message(
-    ourtester: pytest.Pytester, summary_rows: Rows
+    ourtester: pytest.Pytester, summary_rows: SummaryRows
 ) -> None:
     write(ourtester, "experiment_gate", gated=(GATE, GATED, ""))
     result = ourtester.runpytest("--crystallize", "-v")
@@ -447,7 +445,7 @@ def test_plan_mode_rejects_an_effect_that_is_not_a_nonzero_number(
 
 
 def test_degenerate_experiments_are_flagged_in_the_summary_and_junit_has_no_nan_or_inf(
-    ourtester: pytest.Pytester, summary_rows: Rows
+    ourtester: pytest.Pytester, summary_rows: SummaryRows
 ) -> None:
     write(ourtester, "experiment_degenerate", constant=(DEGENERATE, PAIRED, ""))
     result = ourtester.runpytest("--crystallize", "-rA", "-vv", "--junitxml=report.xml")
@@ -495,7 +493,7 @@ def test_degenerate_experiments_are_flagged_in_the_summary_and_junit_has_no_nan_
 
 
 def test_a_deterministic_difference_is_named_in_the_verdict_and_the_summary(
-    ourtester: pytest.Pytester, summary_rows: Rows
+    ourtester: pytest.Pytester, summary_rows: SummaryRows
 ) -> None:
     # "better" is constant in both conditions; "plus_two" varies, but every paired difference
     # is exactly +2. Neither is "p = 0" without a word of why.
@@ -521,7 +519,7 @@ def test_a_deterministic_difference_is_named_in_the_verdict_and_the_summary(
 
 
 def test_two_workers_give_the_same_p_values_as_one_process(
-    ourtester: pytest.Pytester, summary_rows: Rows
+    ourtester: pytest.Pytester, summary_rows: SummaryRows
 ) -> None:
     write(
         ourtester,

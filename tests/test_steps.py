@@ -20,10 +20,7 @@ from pytest_crystallize import (
     treatment,
 )
 
-
-@pytest.fixture(autouse=True)
-def _in_tmp_path(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
 def run_experiment(source: Any, *steps: Any, **kwargs: Any):

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import ast
-import os
 import runpy
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from _support import ROOT, run_python
 
 from pytest_crystallize import Experiment, ParallelExecution, pipeline_step
 
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "tutorial" / "tutorial_script.py"
 
 
-@pytest.fixture(autouse=True)
-def _in_tmp_path(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
 @pytest.fixture(scope="module")
@@ -39,18 +34,7 @@ def printed_list(stdout: str, label: str) -> list[float]:
 
 
 def test_the_tutorial_script_runs_and_prints_what_the_tutorial_promises(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-
+    done = run_python(str(SCRIPT), cwd=tmp_path)
     assert printed_list(done.stdout, "baseline total") == [0.0] * 12
     assert printed_list(done.stdout, "boost_total total") == [30.0] * 12
     hypothesis_line = next(

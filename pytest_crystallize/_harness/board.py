@@ -25,7 +25,8 @@ from .._engine.context import BASELINE_CONDITION
 from .._engine.errors import CrystallizeUsageError
 from .._engine.experiment import Experiment
 from .._engine.fingerprint import fingerprint
-from .._engine.results import RunResult, Verdict
+from .._engine.runs import RunResult
+from .._engine.verdict import Verdict
 from .._report.documents import (
     experiment_document,
     markdown,
@@ -365,7 +366,7 @@ class VerdictBoard:
         if summary:
             write_markdown(Path(summary), text, append=True)
         if targets["html"]:
-            from .._report.html import render
+            from .._report.html import render  # lazy: only --crystallize-html needs it
 
             write_atomic(Path(targets["html"]), render(document))
 

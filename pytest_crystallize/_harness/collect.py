@@ -22,8 +22,8 @@ from .._engine.context import BASELINE_CONDITION, FrozenContext
 from .._engine.errors import CrystallizeError
 from .._engine.experiment import Experiment
 from .._engine.graph import ExperimentGraph
-from .._engine.results import RunError, RunResult, user_traceback
 from .._engine.run import RunPlan
+from .._engine.runs import RunError, RunResult, user_traceback
 from .._engine.steps import PipelineStep
 from .terminal import RUNS_ATTR, LiveProgress
 

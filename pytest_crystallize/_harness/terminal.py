@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from .._engine.cache import KEY_ENV, CacheStats, _key_file
-from .._engine.results import Verdict
+from .._engine.cache import KEY_ENV, CacheStats, key_file
+from .._engine.verdict import Verdict
 
 RUNS_ATTR = "crystallize_runs"
 VERDICT_ATTR = "crystallize_verdict"
@@ -66,7 +66,7 @@ def header_line(
         shown = (
             cache_root.relative_to(rootpath) if cache_root.is_relative_to(rootpath) else cache_root
         )
-        key = f"${KEY_ENV}" if os.environ.get(KEY_ENV) else f"the per-user key file {_key_file()}"
+        key = f"${KEY_ENV}" if os.environ.get(KEY_ENV) else f"the per-user key file {key_file()}"
         cache = f"cache {shown.as_posix()} signed with {key}"
     chunks = (
         "1 (one process)"
