@@ -124,3 +124,41 @@ def test_an_adjusted_p_value_just_below_alpha_passes_the_verdict() -> None:
     border = verdicts["border"]
     assert (border.pvalue, border.pvalue_adjusted, border.alpha) == (0.125, 0.25, alpha)
     assert border.outcome == "passed", border.message
+
+
+# --- a hypothesis over metric groups --------------------------------------------------------
+
+
+@pipeline_step()
+def two_metrics(index: int, ctx: Any) -> tuple[int, dict[str, float]]:
+    return index, {"a": float(index), "b": float(index)}
+
+
+@verifier
+def group_says(baseline: Any, treatment: Any) -> dict[str, Any]:
+    """Metric ``a``: a clear failure; metric ``b``: an inconclusive gate."""
+    if "a" in treatment:
+        return {"p_value": 0.9, "significant": False}
+    return {"p_value": 0.2, "outcome": "inconclusive", "reason": "the CI straddles the margin"}
+
+
+@pytest.mark.parametrize("groups", [[["a"], ["b"]], [["b"], ["a"]]], ids=["a-first", "b-first"])
+def test_a_failed_group_fails_the_verdict_even_beside_an_inconclusive_one(
+    groups: list[list[str]],
+) -> None:
+    experiment = (
+        Experiment.builder("groups")
+        .datasource(replicate_index())
+        .add_step(two_metrics())
+        .treatments([treatment("new", {})])
+        .hypotheses([Hypothesis(verifier=group_says(), metrics=groups, name="h")])
+        .replicates(3)
+        .build()
+    )
+    runs = [
+        RunResult(condition, i, 1000 + i, {"a": (1.0,), "b": (1.0,)})
+        for condition in (BASELINE_CONDITION, "new")
+        for i in range(3)
+    ]
+    (verdict,) = judge("groups", experiment, runs, ["new"])
+    assert verdict.outcome == "failed", verdict.message

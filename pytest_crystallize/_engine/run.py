@@ -174,8 +174,9 @@ class RunPlan:
         kept: dict[str, bytes] | None = None,
     ) -> tuple[RunResult, Any]:
         cond, replicate, run_seed = self.runs[index]
-        if seed is not None:
-            run_seed = seed
+        root = self.root_seed
+        if seed is not None:  # apply(seed=...): the seed replaces the run's and its streams'
+            run_seed = root = seed
         condition, treatment = self.conditions[cond]
         experiment = self.experiment
         values = dict(experiment.initial_ctx)
@@ -183,7 +184,7 @@ class RunPlan:
         values[CONDITION_KEY] = condition
         values[REPLICATE_KEY] = replicate
         values[SEED_KEY] = run_seed
-        ctx = FrozenContext.for_run(values, self.root_seed, self.upstream)
+        ctx = FrozenContext.for_run(values, root, self.upstream)
         before_replicate, before_step, after_step, save = self._hook_callers()
         is_async = self.is_async
         cache = self.cache
