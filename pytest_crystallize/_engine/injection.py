@@ -10,7 +10,6 @@ else its default. A context value is passed as it is, never called.
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Concatenate, Generic, Protocol, TypeVar
@@ -139,16 +138,6 @@ class Signature:
         if self.ctx_param:
             kwargs["ctx"] = ctx
         return kwargs
-
-
-def source_digest(fn: Callable[..., Any]) -> str:
-    """A hash of ``fn``'s source code (of its bytecode when the source cannot be read)."""
-    try:
-        text = inspect.getsource(fn)
-    except (OSError, TypeError):
-        code = getattr(fn, "__code__", None)
-        text = code.co_code.hex() if code is not None else repr(fn)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class ComponentFactory(Generic[Out]):

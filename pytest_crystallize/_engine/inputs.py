@@ -25,10 +25,6 @@ if TYPE_CHECKING:
     from .experiment import Experiment
 
 
-def _read_bytes(path: Path) -> bytes:
-    return path.read_bytes()
-
-
 def _to_bytes(obj: Any) -> bytes:
     if isinstance(obj, bytes | bytearray | memoryview):
         return bytes(obj)
@@ -93,7 +89,7 @@ class Artifact(DataSource):
                 msg = f"Artifact({name!r}, {role}=...) must be callable, got {fn!r}"
                 raise CrystallizeUsageError(msg)
         self._name = name
-        self.loader: Callable[[Path], Any] = loader or _read_bytes
+        self.loader: Callable[[Path], Any] = loader or Path.read_bytes
         self.writer: Callable[[Any], bytes] = writer or _to_bytes
         self.producer: Experiment | None = None
 

@@ -7,14 +7,13 @@ are in :mod:`.sources`.
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Concatenate, Generic, NoReturn, ParamSpec, Protocol, TypeVar, overload
 
 from .context import FrozenContext
 from .errors import CrystallizeUsageError, ExperimentDefinitionError, PipelineExecutionError
-from .injection import ComponentFactory, call_factory, source_digest
+from .injection import ComponentFactory, call_factory
 from .typevars import Data, Out, Params
 
 _T = TypeVar("_T")
@@ -60,12 +59,6 @@ class PipelineStep:
     def teardown(self, ctx: FrozenContext) -> None:
         """Called once per experiment run, after every replicate."""
 
-    @property
-    def step_hash(self) -> str:
-        """A hash of the step's name, parameters and code: part of its cache key."""
-        payload = f"{self.name}|{sorted(self.params.items())!r}|{source_digest(type(self))}"
-        return hashlib.sha256(payload.encode()).hexdigest()
-
 
 class FunctionStep(PipelineStep, Generic[Data, Out]):
     """A step made by :func:`pipeline_step`; ``params`` are its explicit arguments.
@@ -101,12 +94,6 @@ class FunctionStep(PipelineStep, Generic[Data, Out]):
         return self.factory.fn(
             data, **self.factory.signature.resolve(self.explicit, ctx, self.bound)
         )
-
-    @property
-    def step_hash(self) -> str:
-        """A hash of the function's name, explicit arguments and source code."""
-        payload = f"{self.name}|{sorted(self.explicit.items())!r}|{source_digest(self.factory.fn)}"
-        return hashlib.sha256(payload.encode()).hexdigest()
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (call_factory, (self.factory, self.explicit))

@@ -92,16 +92,13 @@ def _judge_output(output: Mapping[str, Any]) -> _Call:
     )
 
 
-def _corrected(
-    call: _Call, p: float | None, p_adj: float | None, alpha: float | None, family_size: int
-) -> _Call:
+def _corrected(call: _Call, p: float | None, p_adj: float | None, alpha: float | None) -> _Call:
     """``call``, failed when its raw p passes alpha but its adjusted p does not."""
     if (
         call.outcome == "passed"
         and p is not None
         and p_adj is not None
         and alpha is not None
-        and family_size > 1
         and p_adj >= alpha > p
     ):
         return _Call("failed", call.reason, (p, p_adj))
@@ -172,7 +169,7 @@ def _decide(
     alpha = alpha_of(hyp.verifier, main)
     calls = [_judge_output(m) for m in mappings]
     for i, (mapping, p_adj) in enumerate(zip(mappings, adjusted, strict=False)):
-        calls[i] = _corrected(calls[i], output_pvalue(mapping), p_adj, alpha, result.family_size)
+        calls[i] = _corrected(calls[i], output_pvalue(mapping), p_adj, alpha)
     degenerate = tuple(m["reason"] for m in mappings if m.get("effect_size_name") == "none")
     warned = result.warnings.get(treatment, ())
     return _Decision(

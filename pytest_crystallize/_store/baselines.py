@@ -155,15 +155,12 @@ def _compare_metric(
     old_seeds = then["seeds"]
     now_rows = [i for i, v in enumerate(now_values) if _number(v) is not None]
     old_rows = [i for i, v in enumerate(old_values) if _number(v) is not None]
-    paired_rows = [
-        i
-        for i in now_rows
-        if i in old_rows and i < len(old_seeds) and old_seeds[i] == current.seeds[i]
-    ]
-    if paired_rows and len(paired_rows) == len(now_rows) == len(old_rows):
-        before = _samples(old_values, old_seeds, paired_rows, metric)
-        after = _samples(now_values, current.seeds, paired_rows, metric)
-    else:  # seeds differ: independent samples
+    rows = [i for i in now_rows if i in old_rows and i < len(old_seeds)]
+    if rows and len(rows) == len(now_rows) == len(old_rows):
+        # the same replicates: the verifier pairs them where their seeds match
+        before = _samples(old_values, old_seeds, rows, metric)
+        after = _samples(now_values, current.seeds, rows, metric)
+    else:  # other replicates: independent samples
         before = Samples({metric: [old_values[i] for i in old_rows]})
         after = Samples({metric: [now_values[i] for i in now_rows]})
     gate = gates.get(metric)
