@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable
 from time import perf_counter
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from .cache import (
     CacheEntry,
@@ -163,6 +163,19 @@ class RunPlan:
         )
         raise RuntimeError(msg)
 
+    def _context(self, index: int, seed: int | None) -> tuple[FrozenContext, int]:
+        """Run ``index``'s context (before its treatment's function) and its seed."""
+        cond, replicate, run_seed = self.runs[index]
+        root = self.root_seed
+        if seed is not None:  # apply(seed=...): the seed replaces the run's and its streams'
+            run_seed = root = seed
+        values = dict(self.experiment.initial_ctx)
+        values.update(self.overlays[cond])
+        values[CONDITION_KEY] = self.condition_names[cond]
+        values[REPLICATE_KEY] = replicate
+        values[SEED_KEY] = run_seed
+        return FrozenContext.for_run(values, root, self.upstream), run_seed
+
     async def _arun(
         self,
         index: int,
@@ -173,21 +186,13 @@ class RunPlan:
         raising: bool = False,
         kept: dict[str, bytes] | None = None,
     ) -> tuple[RunResult, Any]:
-        cond, replicate, run_seed = self.runs[index]
-        root = self.root_seed
-        if seed is not None:  # apply(seed=...): the seed replaces the run's and its streams'
-            run_seed = root = seed
+        """Perform run ``index``: its result (a failure recorded on it) and its last data."""
+        ctx, run_seed = self._context(index, seed)
+        cond, replicate, _ = self.runs[index]
         condition, treatment = self.conditions[cond]
         experiment = self.experiment
-        values = dict(experiment.initial_ctx)
-        values.update(self.overlays[cond])
-        values[CONDITION_KEY] = condition
-        values[REPLICATE_KEY] = replicate
-        values[SEED_KEY] = run_seed
-        ctx = FrozenContext.for_run(values, root, self.upstream)
         before_replicate, before_step, after_step, save = self._hook_callers()
-        is_async = self.is_async
-        cache = self.cache
+        is_async, cache = self.is_async, self.cache
         stats = CacheStats() if cache is not None else None
         stage, where = "treatment", condition
         error = None
@@ -202,9 +207,8 @@ class RunPlan:
                 stage, where = "plugin", "before_replicate"
                 before_replicate(experiment=experiment, ctx=ctx)
             if not use_data:
-                source = experiment.datasource
-                stage, where = "data source", source.name
-                data = source.fetch(ctx)
+                stage, where = "data source", experiment.datasource.name
+                data = experiment.datasource.fetch(ctx)
                 if is_async and inspect.isawaitable(data):
                     data = await data
             for step in experiment.pipeline.steps:
@@ -212,8 +216,8 @@ class RunPlan:
                     stage, where = "plugin", "before_step"
                     before_step(experiment=experiment, step=step, ctx=ctx)
                 stage, where = "step", step.name
-                if cache is not None and stats is not None and step.cacheable:
-                    out = await self._cached(cache, stats, step, data, ctx)
+                if stats is not None and step.cacheable:
+                    out = await self._cached(cast("StepCache", cache), stats, step, data, ctx)
                 else:
                     out = step(data, ctx)
                     if is_async and inspect.isawaitable(out):
@@ -223,14 +227,7 @@ class RunPlan:
                 data = unpack_output(out, ctx)
                 if len(ctx.artifacts) and (save is not None or kept is not None):
                     stage, where = "plugin", "save_artifacts"
-                    files = ctx.artifacts.pop_pending()
-                    if kept is not None:
-                        kept.update(files)
-                    if save is not None and kept is None:  # upstream copies are not saved
-                        saved = save(experiment=experiment, step=step, ctx=ctx, files=files)
-                        ctx.artifacts.written.extend(
-                            (step.name, n, p) for n, p in (saved or {}).items()
-                        )
+                    self._save_files(step, ctx, save, kept)
                 if after_step is not None:
                     stage, where = "plugin", "after_step"
                     after_step(experiment=experiment, step=step, data=data, ctx=ctx)
@@ -252,6 +249,17 @@ class RunPlan:
         )
         return result, data
 
+    def _save_files(
+        self, step: PipelineStep, ctx: FrozenContext, save: Any, kept: dict[str, bytes] | None
+    ) -> None:
+        """Hand the step's files to ``save_artifacts``, or keep them for an upstream reader."""
+        files = ctx.artifacts.pop_pending()
+        if kept is not None:  # an upstream copy for a reader: kept, not saved
+            kept.update(files)
+        elif save is not None:
+            saved = save(experiment=self.experiment, step=step, ctx=ctx, files=files)
+            ctx.artifacts.written.extend((step.name, n, p) for n, p in (saved or {}).items())
+
     def _code(self, step: PipelineStep) -> bytes:
         code = self._codes.get(id(step))
         if code is None:
@@ -262,23 +270,7 @@ class RunPlan:
         self, cache: StepCache, stats: CacheStats, step: PipelineStep, data: Any, ctx: FrozenContext
     ) -> Any:
         """Run a cacheable step through the cache: replay a hit, record and store a miss."""
-        if isinstance(step, FunctionStep):
-            kwargs = step.factory.signature.resolve(step.explicit, ctx, step.bound)
-            params: Any = {
-                k: (("artifact", step.explicit[k].name) if k in step.bound else v)
-                for k, v in kwargs.items()
-                if k != "ctx"
-            }
-            fn = step.factory.fn
-
-            def call() -> Any:
-                return fn(data, **kwargs)
-        else:
-            params = step.params
-
-            def call() -> Any:
-                return step(data, ctx)
-
+        params, call = _call_of(step, data, ctx)
         values = ctx.raw()
         seed = (
             None
@@ -288,39 +280,66 @@ class RunPlan:
         key = cache.step_key(self._code(step), params, data, seed)
         entry = cache.load(key, stats)
         if entry is not None and reads_digest(values, (k for k, _ in entry.reads)) == entry.reads:
-            for name, value in entry.writes:
-                ctx.add(name, value)
-            for name, value, tags in entry.metrics:
-                ctx.metrics.add(name, value, tags)
-            for name, blob in entry.artifacts:
-                ctx.artifacts.add(name, blob)
-            restore_random(ctx, entry.random)
-            return entry.output
+            return _replay(entry, ctx)
         if entry is not None:  # the step read a context value that differs now: recompute
             stats.hits, stats.misses = stats.hits - 1, stats.misses + 1
             stats.seconds_saved -= entry.seconds
-        keys_before = set(values)
-        counts = ctx.metrics.counts()
-        pending = {name for name, _ in ctx.artifacts}
-        watch = RandomWatch()
-        start = perf_counter()
-        with ctx.recording_reads() as reads:
-            out = call()
-            if inspect.isawaitable(out):
-                out = await out
-        seconds = perf_counter() - start
-        recorded = ctx.metrics.since(counts)
-        writes = tuple((k, v) for k, v in values.items() if k not in keys_before)
-        files = tuple((n, b) for n, b in ctx.artifacts if n not in pending)
-        read_keys = [k for k in reads if k in keys_before or k not in values]
-        entry = CacheEntry(
-            out,
-            recorded,
-            files,
-            writes,
-            reads_digest(values, read_keys),
-            seconds,
-            watch.after(ctx),
-        )
+        out, entry = await _record(call, ctx)
         cache.store(key, entry, stats)
         return out
+
+
+def _call_of(step: PipelineStep, data: Any, ctx: FrozenContext) -> tuple[Any, Callable[[], Any]]:
+    """What a cacheable step's key covers of its arguments, and the call that computes it.
+
+    A function step's parameters are resolved once (explicit, else injected from the
+    context); an artifact argument counts by its name. A class step keys on ``params``.
+    """
+    if not isinstance(step, FunctionStep):
+        return step.params, lambda: step(data, ctx)
+    kwargs = step.factory.signature.resolve(step.explicit, ctx, step.bound)
+    params = {
+        k: (("artifact", step.explicit[k].name) if k in step.bound else v)
+        for k, v in kwargs.items()
+        if k != "ctx"
+    }
+    fn = step.factory.fn
+    return params, lambda: fn(data, **kwargs)
+
+
+def _replay(entry: CacheEntry, ctx: FrozenContext) -> Any:
+    """Leave ``ctx`` as the step left it when the entry was recorded; return its output."""
+    for name, value in entry.writes:
+        ctx.add(name, value)
+    for name, value, tags in entry.metrics:
+        ctx.metrics.add(name, value, tags)
+    for name, blob in entry.artifacts:
+        ctx.artifacts.add(name, blob)
+    restore_random(ctx, entry.random)
+    return entry.output
+
+
+async def _record(call: Callable[[], Any], ctx: FrozenContext) -> tuple[Any, CacheEntry]:
+    """Compute a step, recording what it did to the context: its output and the entry."""
+    values = ctx.raw()
+    keys_before = set(values)
+    counts = ctx.metrics.counts()
+    pending = {name for name, _ in ctx.artifacts}
+    watch = RandomWatch()
+    start = perf_counter()
+    with ctx.recording_reads() as reads:
+        out = call()
+        if inspect.isawaitable(out):
+            out = await out
+    seconds = perf_counter() - start
+    read_keys = [k for k in reads if k in keys_before or k not in values]
+    entry = CacheEntry(
+        out,
+        ctx.metrics.since(counts),
+        tuple((n, b) for n, b in ctx.artifacts if n not in pending),
+        tuple((k, v) for k, v in values.items() if k not in keys_before),
+        reads_digest(values, read_keys),
+        seconds,
+        watch.after(ctx),
+    )
+    return out, entry
