@@ -18,8 +18,6 @@ from typing import Any
 
 import pytest
 
-from pytest_crystallize._engine.seeds import replicate_seed, stable_int
-
 ROOT = Path(__file__).resolve().parents[1]
 
 # --- how a pytester session runs ------------------------------------------------------------
@@ -128,7 +126,7 @@ def shift(value, ctx, *, delta=0.0):
 {step_code}
     return value + delta, {{"score": value + delta}}
 """
-    + WELCH  # its one placeholder, {returns}, is filled with the header's {step_code}
+    + WELCH  # its placeholder, {returns}, is formatted together with {step_code}
     + """
 
 @hypothesis(verifier=welch(), metrics="score")
@@ -211,6 +209,8 @@ def seeded_source(run_step: str, *experiments: str) -> str:
 
 def replicate_seeds(name: str, replicates: int, root: int | None = None) -> list[int]:
     """The seed of each replicate of experiment ``name`` (under ``root``, else its default)."""
+    from pytest_crystallize._engine.seeds import replicate_seed, stable_int
+
     root = stable_int(f"crystallize-root:{name}") if root is None else root
     return [replicate_seed(root, i) for i in range(replicates)]
 

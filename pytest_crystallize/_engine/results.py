@@ -186,7 +186,7 @@ class Result:
             lines.append(str(a) if order[0] == "treatment" else f"replicate {a}")
             for b in inner:
                 condition, replicate = (a, b) if order[0] == "treatment" else (b, a)
-                run = runs.get((condition, replicate))  # type: ignore[arg-type]
+                run = runs.get((str(condition), int(replicate)))
                 label = f"replicate {b}" if order[0] == "treatment" else str(b)
                 if run is None:
                     leaf = "not run"

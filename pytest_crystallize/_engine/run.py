@@ -112,14 +112,17 @@ class RunPlan:
         """The per-run hook callers, ``None`` for a hook no plugin implements."""
         if self._hooks is None:
             hook = self.experiment.plugin_manager().hook
-            callers = (
-                hook.before_replicate,
-                hook.before_step,
-                hook.after_step,
-                hook.save_artifacts,
+            before_replicate, before_step, after_step, save = (
+                c if c.get_hookimpls() else None
+                for c in (
+                    hook.before_replicate,
+                    hook.before_step,
+                    hook.after_step,
+                    hook.save_artifacts,
+                )
             )
-            self._hooks = tuple(c if c.get_hookimpls() else None for c in callers)  # type: ignore[assignment]
-        return self._hooks  # type: ignore[return-value]
+            self._hooks = (before_replicate, before_step, after_step, save)
+        return self._hooks
 
     def execute(self, index: int) -> RunResult:
         """Perform run ``index`` here and return its result (failures are recorded)."""

@@ -188,7 +188,7 @@ def describe(b: Any, t: Any) -> dict[str, Any]:
 
 def degenerate_result(
     b: Any, t: Any, paired: bool, alternative: str, test: str, alpha: float
-) -> Any:
+) -> TestResult | None:
     """A result for data no test can judge honestly, else ``None``."""
     import numpy as np  # lazy: numpy adds ~0.15 s to importing the plugin
 

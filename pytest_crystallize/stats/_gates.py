@@ -51,7 +51,7 @@ def _prepare(
     is_paired = pairing(paired, baseline, treatment) and len(b) == len(t)
     degenerate = degenerate_result(b, t, is_paired, "two-sided", test, alpha)
     if degenerate is not None and degenerate.reason.startswith(("invalid", "too few")):
-        return degenerate  # type: ignore[no-any-return]
+        return degenerate
     return b, t, is_paired, _margin(margin, relative, float(b.mean()), name)
 
 

@@ -39,7 +39,7 @@ def t_test(
         raise HypothesisError(msg)
     degenerate = degenerate_result(b, t, paired, alternative, test, alpha)
     if degenerate is not None:
-        return degenerate  # type: ignore[no-any-return]
+        return degenerate
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if paired:

@@ -83,7 +83,7 @@ def permutation_test(
     b, t = samples(baseline, treatment, test)
     degenerate = degenerate_result(b, t, is_paired, alternative, test, alpha)
     if degenerate is not None:
-        return degenerate  # type: ignore[no-any-return]
+        return degenerate
     resamples = min(int(n_resamples), MAX_RESAMPLES)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -136,20 +136,24 @@ def bootstrap_ci(
     b, t = samples(baseline, treatment, test)
     degenerate = degenerate_result(b, t, is_paired, alternative, test, alpha)
     if degenerate is not None:
-        return degenerate  # type: ignore[no-any-return]
+        return degenerate
     resamples = min(int(n_resamples), MAX_RESAMPLES)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if is_paired:
             data: tuple[Any, ...] = (t - b,)
 
-            def estimate(x: Any, axis: int) -> Any:
+            def shift(x: Any, axis: int) -> Any:
                 return center(x, axis=axis)
+
+            estimate: Callable[..., Any] = shift
         else:
             data = (t, b)
 
-            def estimate(x: Any, y: Any, axis: int) -> Any:  # type: ignore[misc]
+            def difference(x: Any, y: Any, axis: int) -> Any:
                 return center(x, axis=axis) - center(y, axis=axis)
+
+            estimate = difference
 
         res = stats.bootstrap(
             data,
