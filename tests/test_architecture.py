@@ -378,19 +378,65 @@ def test_a_module_outside_the_wings_is_reported(tmp_path: Path, module: str) -> 
     assert violations(root) == expected
 
 
-def main() -> None:
-    """Print the import graph of the package (``*``: the import is inside a function)."""
+def knots(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or not (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in edges.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_knots_finds_each_group_of_mutual_imports() -> None:
+    edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"e"}, "e": {"d"}, "f": {"a"}}
+    assert sorted(knots(edges)) == [["a", "b", "c"], ["d", "e"]]
+
+
+def main(root: Path = PACKAGE) -> None:
+    """Print the import graph of the package at ``root`` (``*``: imported inside a function),
+    its groups of mutually importing modules, and what breaks the rules."""
     graph: dict[str, set[str]] = {}
-    for imp in read_imports(PACKAGE):
+    runtime: dict[str, set[str]] = {}
+    for imp in read_imports(root):
         if imp.internal and not imp.type_only and imp.source != imp.target:
             graph.setdefault(imp.source, set()).add(imp.target + ("*" if imp.in_function else ""))
+            runtime.setdefault(imp.source, set()).add(imp.target)
     for source in sorted(graph):
         print(f"{source} -> {', '.join(sorted(graph[source]))}")
-    problems = violations(PACKAGE) + private_access(PACKAGE)
-    print(f"\n{len(problems)} violation(s)")
+    deferred = sum(t.endswith("*") for targets in graph.values() for t in targets)
+    groups = knots(runtime)
+    print(f"\n{len(graph)} importing modules, {deferred} imports inside functions")
+    print(f"{len(groups)} group(s) of modules importing each other")
+    for group in groups:
+        print(f"  {len(group)} modules: {', '.join(group)}")
+    problems = violations(root) + private_access(root)
+    print(f"{len(problems)} violation(s) of the rules")
     for line in problems:
         print("  " + line)
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else PACKAGE)
