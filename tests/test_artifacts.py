@@ -389,15 +389,6 @@ def test_an_artifact_in_the_outputs_of_two_experiments_is_refused_naming_both() 
     )
 
 
-@pytest.mark.parametrize("name", ["a/b", "", ".", ".."])
-def test_an_artifact_name_must_be_a_plain_file_name(name: str) -> None:
-    with pytest.raises(CrystallizeUsageError) as info:
-        Artifact(name)
-    assert str(info.value) == (
-        f"an Artifact name must be a plain file name such as 'data.json', got {name!r}"
-    )
-
-
 def test_a_loader_or_writer_that_is_not_callable_is_refused() -> None:
     with pytest.raises(CrystallizeUsageError, match=r"Artifact\('x.bin', writer=...\) must be"):
         Artifact("x.bin", writer="json")  # type: ignore[arg-type]

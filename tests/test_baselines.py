@@ -191,7 +191,7 @@ def test_save_then_compare_an_unchanged_run_passes_and_a_10_percent_regression_f
     )
     regressed.stdout.fnmatch_lines(
         [
-            "*'total' now vs baseline 'main': paired non-inferiority t-test: 95% CI of the change "
+            "*'total' now vs baseline 'main': paired non-inferiority t-test: 90% CI of the change "
             "[[]-10.?%, -?.?%] lies beyond the margin -5.0%*"
         ]
     )

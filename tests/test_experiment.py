@@ -367,7 +367,7 @@ def test_a_failing_data_source_is_recorded_with_its_stage_and_name():
     assert result.metrics.baseline.metrics["total"] == [None, 1]
 
 
-def test_hypotheses_see_only_complete_replicates():
+def test_a_condition_with_failed_runs_gets_no_verdict_in_a_script():
     hyp = Hypothesis(verifier=sample_sizes, metrics="value", name="sizes")
     result = build(
         fragile(fail_in=("t", 2)),
@@ -379,9 +379,12 @@ def test_hypotheses_see_only_complete_replicates():
     assert result.incomplete_replicates == (2,)
     evaluated = result.get_hypothesis("sizes")
     assert evaluated is not None
-    assert evaluated.replicates == {"t": (0, 1, 3)}
-    assert evaluated.results["t"]["n"] == 3
-    assert evaluated.results["t"]["values"] == [6, 7, 9]
+    assert evaluated.replicates == {}
+    assert evaluated.results["t"] == {
+        "error": "1 of 4 runs of condition 't' failed, so no verdict is given on the runs "
+        "that succeeded; first failure: replicate 2 of condition 't', step 'fragile' raised "
+        "ValueError: boom in t 2 (see result.errors)"
+    }
 
 
 def test_raise_for_errors_raises_with_the_result_attached():

@@ -415,7 +415,11 @@ def test_the_json_report_marks_a_dirty_checkout_and_has_no_git_outside_one(
 
 
 def _row(v: dict[str, Any], icon: str) -> str:
-    change = f"{v['difference']:+.3g} [{v['ci_low']:+.3g}, {v['ci_high']:+.3g}]"
+    change = (
+        "-"  # nothing estimated (NaN data): no made-up "+0 [+0, +0]"
+        if v["difference"] is None
+        else f"{v['difference']:+.3g} [{v['ci_low']:+.3g}, {v['ci_high']:+.3g}]"
+    )
     adjusted = "-" if v["pvalue_adjusted"] is None else f"{v['pvalue_adjusted']:.3g}"
     return (
         f"| {v['experiment']} | {v['hypothesis']} | {v['treatment']} | {change} | "

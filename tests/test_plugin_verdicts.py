@@ -85,23 +85,23 @@ def test_a_failed_verdict_states_the_verifier_p_value_alpha_and_what_it_returned
     )
 
 
-def test_a_verifier_result_without_passed_or_significant_fails_saying_so(
+def test_a_verifier_result_without_passed_or_significant_is_an_error_saying_so(
     ourtester: pytest.Pytester, write_experiment: Callable[..., Path]
 ) -> None:
     write_experiment(returns='{"p_value": p_value}')
     result = ourtester.runpytest("--crystallize", "-rA")
-    result.assert_outcomes(passed=3, failed=2)
+    result.assert_outcomes(passed=3, errors=2)
     result.stdout.fnmatch_lines(
         [
-            "*welch did not pass (the verifier's result has neither 'passed' nor"
+            "*welch could not decide (the result of verifier 'welch' has neither 'passed' nor"
             " 'significant' (its keys: 'p_value'); return one of them so the verdict can be"
             " decided)",
         ]
     )
     result.stdout.fnmatch_lines_random(
         [
-            "FAILED p=*e-0* experiment_demo.py::demo::by_p::boost - *",
-            "FAILED p=1 experiment_demo.py::demo::by_p::flat - *",
+            "ERROR *experiment_demo.py::demo::by_p::boost*",
+            "ERROR *experiment_demo.py::demo::by_p::flat*",
         ]
     )
 

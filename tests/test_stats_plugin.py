@@ -59,7 +59,7 @@ FAMILY_P = {  # name: (raw, Holm, Bonferroni)
 # matters: the paired tests reach p = 0.0078, Welch only 0.058.
 MIXED_TABLE = {"baseline": BASE, "gain": shifted(0.93, 0.51, 1.17, 0.64, 0.82, 0.36, 0.68, 0.45)}
 
-# A 2% relative non-inferiority gate whose 95% CI of the change straddles -2%.
+# A 2% relative non-inferiority gate whose 90% CI of the change straddles -2%.
 GATE = {
     "baseline": (100.0, 101.0, 99.0, 100.5, 99.5, 100.2, 99.8, 100.0),
     "slower": (97.0, 102.0, 96.5, 101.0, 98.0, 101.7, 96.3, 99.5),
@@ -355,7 +355,7 @@ def test_an_experiment_correction_overrides_the_session(
 # --- inconclusive gates ---------------------------------------------------------------------
 
 INCONCLUSIVE = (
-    "inconclusive: 95% CI of the change [-2.3%, +0.3%] crosses the margin -2.0%; "
+    "inconclusive: 90% CI of the change [-2.3%, +0.3%] crosses the margin -2.0%; "
     "with n=8 the smallest detectable change is 1.9%"
 )
 

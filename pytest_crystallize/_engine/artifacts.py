@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .atomic import write_atomic
 from .context import REPLICATE_KEY, FrozenContext
 from .fingerprint import fingerprint
+from .names import check_name
 from .plain import plain
 from .plugins import BasePlugin
 from .runs import RunResult
@@ -246,13 +247,14 @@ class DiskArtifact(DataSource):
 
     def __init__(self, experiment: Experiment, step: str, name: str, condition: str) -> None:
         self.experiment = experiment
-        self.step = step
-        self.file_name = name
-        self.condition = condition
+        self.step = check_name("step", step)
+        self.file_name = check_name("artifact", name)
+        self.condition = check_name("treatment", condition)
 
     @property
     def name(self) -> str:
-        return f"{self.experiment.artifact_name}/{self.step}/{self.file_name}"
+        """``experiment:step:file``: shown in errors; a data source name has no ``/``."""
+        return f"{self.experiment.artifact_name}:{self.step}:{self.file_name}"
 
     def fetch(self, ctx: FrozenContext) -> Path:
         plugin = self.experiment.get_plugin(ArtifactPlugin) or ArtifactPlugin()

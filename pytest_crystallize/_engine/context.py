@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .errors import ContextMutationError, CrystallizeUsageError
+from .names import check_name
 from .seeds import stable_int
 
 if TYPE_CHECKING:
@@ -51,9 +52,7 @@ class FrozenMetrics:
 
     def add(self, key: str, value: Any, tags: Mapping[str, Any] | None = None) -> None:
         """Append ``value`` to metric ``key``; one run may record a metric several times."""
-        if not isinstance(key, str) or not key:
-            msg = f"a metric name must be a non-empty str, got {key!r}"
-            raise CrystallizeUsageError(msg)
+        check_name("metric", key)
         self._values.setdefault(key, []).append(value)
         self._tags.setdefault(key, []).append(dict(tags) if tags is not None else None)
 
@@ -110,12 +109,7 @@ class ArtifactLog:
 
     def add(self, name: str, data: bytes | bytearray | memoryview) -> None:
         """Queue ``data`` to be written as file ``name`` of the current step."""
-        if not isinstance(name, str) or not name or name in {".", ".."} or "/" in name:
-            msg = (
-                f"an artifact name must be a plain file name such as 'model.bin', got {name!r}; "
-                "it may not be empty or contain '/'"
-            )
-            raise CrystallizeUsageError(msg)
+        check_name("artifact", name)
         if not isinstance(data, bytes | bytearray | memoryview):
             shown = repr(data)
             shown = shown if len(shown) <= 60 else shown[:57] + "..."

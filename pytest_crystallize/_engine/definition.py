@@ -16,12 +16,15 @@ from .errors import CrystallizeUsageError, ExperimentDefinitionError
 from .execution import SerialExecution
 from .hypotheses import Hypothesis
 from .inputs import Artifact
+from .names import check_name
 from .plugins import BasePlugin, LoggingPlugin, SeedPlugin, overrides
 from .sources import DataSource
 from .steps import PipelineStep
 
 if TYPE_CHECKING:
     from .experiment import Experiment
+
+_DEFINITION = ExperimentDefinitionError
 
 
 def check_definition(experiment: Experiment) -> None:
@@ -45,6 +48,8 @@ def check_definition(experiment: Experiment) -> None:
         experiment.datasource,
         *experiment.pipeline.steps,
     ]
+    for comp in components:
+        check_name(_kind(comp), comp.name, owner=f"experiment {label!r}: ", error=_DEFINITION)
     for name, t in experiment.conditions():
         payload = t.apply_map if t is not None else {}
         for key in payload:
@@ -90,6 +95,11 @@ def _check_hypotheses(experiment: Experiment, label: str) -> None:
                 f"@hypothesis or Hypothesis(...)), got {hyp!r} ({type(hyp).__name__})"
             )
             raise ExperimentDefinitionError(msg)
+        owner = f"experiment {label!r}: "
+        check_name("hypothesis", hyp.name, owner=owner, error=_DEFINITION)
+        for metric in {m: None for group in hyp.groups or () for m in group}:
+            owner = f"experiment {label!r}: hypothesis {hyp.name!r}: "
+            check_name("metric", metric, owner=owner, error=_DEFINITION)
         if hyp.name in names:
             msg = f"experiment {label!r}: two hypotheses are named {hyp.name!r}; rename one"
             raise ExperimentDefinitionError(msg)

@@ -282,6 +282,8 @@ class ParallelExecution(BasePlugin):
     def _threads(self, plan: RunPlan, workers: int, progress: _Progress) -> list[RunResult]:
         import concurrent.futures  # lazy: only these executors need it; a serial run never pays
 
+        preload_numpy()
+
         def run(indices: range) -> list[RunResult]:
             done = []
             for index in indices:
@@ -308,6 +310,16 @@ class ParallelExecution(BasePlugin):
             f"ParallelExecution(max_workers={self.max_workers!r}, "
             f"executor_type={self.executor_type!r})"
         )
+
+
+def preload_numpy() -> None:
+    """Import numpy here, in the calling thread, before runs start on several threads.
+
+    Seeding and ``ctx.rng`` import numpy on first use; when several threads do that at once,
+    some see the module half initialised ("partially initialized module 'numpy'") and their
+    runs fail. Importing it once first makes every later import a dictionary lookup.
+    """
+    import numpy  # noqa: F401  lazy: `import pytest_crystallize` stays numpy-free; threads need it
 
 
 def _is_executor(value: object) -> bool:

@@ -21,6 +21,7 @@ from .errors import (
 )
 from .hypotheses import Hypothesis
 from .lifecycle import conduct
+from .names import check_name
 from .plugins import BasePlugin, LoggingPlugin, PluginManager, overrides
 from .results import Result
 from .run import RunPlan
@@ -70,9 +71,8 @@ class Experiment:
         correction: str | None = None,
         outputs: Iterable[Any] | None = None,
     ) -> None:
-        if name is not None and (not isinstance(name, str) or not name):
-            msg = f"an experiment name must be a non-empty str, got {name!r}"
-            raise CrystallizeUsageError(msg)
+        if name is not None:
+            check_name("experiment", name)
         self.name = name
         self.description = description
         label = name or "<unnamed>"

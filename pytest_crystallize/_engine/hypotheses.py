@@ -6,6 +6,7 @@ Verifiers, which hypotheses apply, are made by ``@verifier`` (:mod:`.verifiers`)
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -34,8 +35,8 @@ def rank_by_p_value(result: Any) -> float:
     """The default ranker: the p-value (the largest over several metric groups)."""
     if isinstance(result, list):
         return max((rank_by_p_value(r) for r in result), default=1.0)
-    value = result.get("p_value", 1.0)
-    return float(value) if value is not None else 1.0
+    p = output_pvalue(result)
+    return 1.0 if p is None else p  # no valid p-value ranks last
 
 
 def _parse_metrics(spec: Any) -> tuple[tuple[tuple[str, ...], ...] | None, bool]:
@@ -193,9 +194,14 @@ def evaluate(
     baseline: str,
     treatments: Sequence[str],
     correction: str = "holm",
+    refused: Mapping[str, Mapping[str, str]] | None = None,
 ) -> tuple[HypothesisResult, ...]:
     """Verify and rank every hypothesis, on complete replicates only; p-values are adjusted
-    over the whole family of comparisons with ``correction``."""
+    over the whole family of comparisons with ``correction``.
+
+    ``refused[hypothesis][treatment]`` says why a comparison cannot be judged: its result is
+    ``{"error": why}``, its verifier is not called, and it is neither ranked nor corrected.
+    """
     base = metrics[baseline]
     evaluated = []
     for hyp in hypotheses:
@@ -203,7 +209,11 @@ def evaluate(
         results: dict[str, Any] = {}
         used: dict[str, tuple[int, ...]] = {}
         caught: dict[str, tuple[str, ...]] = {}
+        why_not = (refused or {}).get(hyp.name, {})
         for name in treatments:
+            if name in why_not:
+                results[name] = {ERROR_KEY: why_not[name]}
+                continue
             treated = metrics[name]
             outputs: list[Any] = []
             notes: list[str] = []
@@ -229,7 +239,7 @@ def evaluate(
                 if notes:
                     caught[name] = tuple(notes)
         ranked = sorted(
-            ((name, _rank(hyp, out, name)) for name, out in results.items()),
+            ((name, _rank(hyp, out, name)) for name, out in results.items() if name not in why_not),
             key=lambda item: (math.isnan(item[1]), item[1]),
         )
         ranking = {"best": ranked[0][0] if ranked else None, "ranked": ranked}
@@ -238,17 +248,57 @@ def evaluate(
     return _with_adjusted(tuple(evaluated), correction)
 
 
+ERROR_KEY = "error"  # the result of a comparison that could not be judged
+
+
 def output_pvalue(output: Any) -> float | None:
-    """The p-value a verifier's output states (``p_value`` or ``pvalue``), if finite."""
+    """The p-value a verifier's output states (``p_value``, else ``pvalue``) when it is a
+    probability: a finite number in [0, 1], not a bool or a string; else ``None``, so that a
+    p = 2 or a p = "0.01" neither joins the family correction nor decides anything."""
     mapping = output if isinstance(output, Mapping) else as_mapping(output)
     for key in ("p_value", "pvalue"):
         value = mapping.get(key)
         if value is not None:
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
+            if isinstance(value, bool | str | bytes) or not isinstance(value, numbers.Real):
                 return None
-            return number if math.isfinite(number) else None
+            number = float(value)
+            return number if 0.0 <= number <= 1.0 else None  # NaN fails both comparisons
+    return None
+
+
+def _is_bool(value: Any) -> bool:
+    """True or False: a bool, or numpy's (``p < alpha`` on numpy floats gives one)."""
+    kind = type(value)
+    return isinstance(value, bool) or (
+        kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_")
+    )
+
+
+def invalid_output(output: Mapping[str, Any], verifier: str) -> str | None:
+    """Why the output of ``verifier`` cannot decide a verdict (a p-value that is not a
+    probability, a ``passed`` or ``significant`` that is not a bool), else ``None``. A NaN
+    p-value is left to the judge, which fails it ("nothing can be concluded")."""
+    key = next((k for k in ("p_value", "pvalue") if output.get(k) is not None), None)
+    if key is not None:
+        raw = output[key]
+        if isinstance(raw, bool | str | bytes) or not isinstance(raw, numbers.Real):
+            return (
+                f"verifier {verifier!r} returned {key}={raw!r} ({type(raw).__name__}); a "
+                f"p-value is a number between 0 and 1: return a float"
+            )
+        if not math.isnan(float(raw)) and not 0 <= float(raw) <= 1:
+            return (
+                f"verifier {verifier!r} returned {key}={raw!r}, outside [0, 1]; a p-value is "
+                f"a probability: return a number between 0 and 1"
+            )
+    for flag in ("passed", "significant"):
+        if flag in output and not _is_bool(output[flag]):
+            value = output[flag]
+            return (
+                f"verifier {verifier!r} returned {flag}={value!r} ({type(value).__name__}); "
+                f"{flag!r} decides the verdict and must be True or False: return a bool, "
+                f"such as {{{flag!r}: p < alpha}}"
+            )
     return None
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .context import BASELINE_CONDITION, CONDITION_KEY, REPLICATE_KEY, FrozenContext
 from .errors import CrystallizeError, CrystallizeUsageError, ExperimentDefinitionError
+from .names import check_name
 from .sources import DataSource
 
 if TYPE_CHECKING:
@@ -81,9 +82,7 @@ class Artifact(DataSource):
         loader: Callable[[Path], Any] | None = None,
         writer: Callable[[Any], bytes] | None = None,
     ) -> None:
-        if not isinstance(name, str) or not name or "/" in name or name in {".", ".."}:
-            msg = f"an Artifact name must be a plain file name such as 'data.json', got {name!r}"
-            raise CrystallizeUsageError(msg)
+        check_name("artifact", name)
         for role, fn in (("loader", loader), ("writer", writer)):
             if fn is not None and not callable(fn):
                 msg = f"Artifact({name!r}, {role}=...) must be callable, got {fn!r}"

@@ -3,7 +3,8 @@
 ``before_run``, the runs already complete on disk (``strategy="resume"``), each step's
 ``setup``, the execution plugin's loop over the plan, ``teardown``, the hypotheses evaluated on
 the metrics, ``after_run``. A hypothesis that cannot be evaluated raises with the result
-attached, so nothing computed is lost.
+attached, so nothing computed is lost; one whose runs failed or lack a metric value gets an
+error for that treatment instead of a verdict on partial data (:mod:`.gate`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING
 from .artifacts import ArtifactPlugin
 from .context import BASELINE_CONDITION, FrozenContext
 from .errors import HypothesisError, MissingMetricError
-from .hypotheses import check_metrics, evaluate
+from .gate import evaluate_complete
+from .hypotheses import check_metrics
 from .results import ExperimentMetrics, Result, build_artifacts, build_metrics
 from .run import RunPlan
 from .runs import RunResult
@@ -78,11 +80,12 @@ def _finish(experiment: Experiment, plan: RunPlan, runs: list[RunResult]) -> Res
     hook = experiment.plugin_manager().hook
     try:
         check_metrics(experiment.hypotheses, by_condition, experiment.artifact_name)
-        evaluated = evaluate(
+        evaluated = evaluate_complete(
             experiment.hypotheses,
             by_condition,
-            names[0],
-            names[1:],
+            runs,
+            names,
+            plan.replicates,
             experiment.correction or "holm",
         )
     except (MissingMetricError, HypothesisError) as error:

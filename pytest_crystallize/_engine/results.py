@@ -42,8 +42,11 @@ class HypothesisResult:
     """A hypothesis evaluated for every treatment.
 
     ``results[treatment]`` is the verifier's output (a list of outputs for a hypothesis with
-    several metric groups); ``ranking`` is ``{"best": name, "ranked": [(name, score), ...]}``
-    with the lowest score first; ``replicates[treatment]`` lists the replicates used;
+    several metric groups), or ``{"error": why}`` when the treatment's data is incomplete (a
+    run of it or of the baseline failed, a run lacks a judged metric, a value is not a real
+    number): no verdict is given on partial data; ``ranking`` is ``{"best": name,
+    "ranked": [(name, score), ...]}`` with the lowest score first; ``replicates[treatment]``
+    lists the replicates used;
     ``warnings[treatment]`` holds the warnings the verifier emitted (they are recorded, not
     raised, so a precision warning never turns into an error); ``unverified`` lists the
     treatments with no replicate complete in both conditions, which have no result;

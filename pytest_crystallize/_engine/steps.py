@@ -14,6 +14,7 @@ from typing import Any, Concatenate, Generic, NoReturn, ParamSpec, Protocol, Typ
 from .context import FrozenContext
 from .errors import CrystallizeUsageError, ExperimentDefinitionError, PipelineExecutionError
 from .injection import ComponentFactory, call_factory
+from .names import check_name
 from .typevars import Data, Out, Params
 
 _T = TypeVar("_T")
@@ -284,6 +285,7 @@ def unpack_output(out: Any, ctx: FrozenContext) -> Any:
     if type(out) is tuple and len(out) == 2 and isinstance(out[1], Mapping):
         data, metrics = out
         for key, value in metrics.items():
+            check_name("metric", key, owner="a step returned metrics: ", locate=False)
             ctx.metrics.add(key, value)
         return data
     return out

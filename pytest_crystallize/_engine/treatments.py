@@ -7,6 +7,7 @@ from typing import Any, TypeAlias, overload
 
 from .context import RESERVED_KEYS, FrozenContext
 from .errors import CrystallizeUsageError, ExperimentDefinitionError
+from .names import check_name
 
 TreatmentFunction: TypeAlias = Callable[[FrozenContext], Mapping[str, Any] | None]
 """A callable treatment: ``fn(ctx)`` may ``ctx.add`` keys and may return a mapping to overlay."""
@@ -23,9 +24,7 @@ class Treatment:
     def __init__(
         self, name: str, apply: Mapping[str, Any] | TreatmentFunction | None = None
     ) -> None:
-        if not isinstance(name, str) or not name:
-            msg = f"a treatment name must be a non-empty str, got {name!r}"
-            raise CrystallizeUsageError(msg)
+        check_name("treatment", name)
         if apply is None:
             apply = {}
         if isinstance(apply, Mapping):

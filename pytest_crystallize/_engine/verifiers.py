@@ -112,6 +112,8 @@ class VerifierFactory(Generic[Params, Out]):
                 f"{self.name}() needs parameter {missing[0]!r}: write {self.name}({missing[0]}=...)"
             )
             raise CrystallizeUsageError(msg)
+        if self.check is not None:
+            self.check(params)
         return VerifierCallable(self, params)
 
     def __reduce__(self) -> str:

@@ -23,22 +23,22 @@ from .._engine.hypotheses import (
     as_mapping,
     check_metrics,
     evaluate,
+    invalid_output,
     output_pvalue,
 )
 from .._engine.plain import plain
 from .._engine.results import ConditionMetrics, HypothesisResult, build_metrics
 from .._engine.runs import RunResult, user_traceback
 from .._engine.verdict import Verdict
-from ..stats._common import stdev
-from ..stats._numbers import alpha_of, finite, number
-from ..stats._power import replicates_needed
+from ..stats._numbers import alpha_of, finite, finite_mean, number
+from ..stats._power import pilot_plan
 
 
 class _Call(NamedTuple):
     """The decision on one verifier output. ``overruled`` holds (p, adjusted p) when the
     family correction turned the verifier's pass into a fail."""
 
-    outcome: str  # "passed" | "failed" | "inconclusive"
+    outcome: str  # "passed" | "failed" | "inconclusive" | "error"
     reason: str
     overruled: tuple[float, float] | None = None
 
@@ -52,6 +52,8 @@ class _Decision:
     test: str
     metrics: tuple[str, ...]
     first: str  # the metric the numbers describe
+    deciding: tuple[str, ...]  # the metric group whose call decided the outcome
+    per_group: tuple[str, ...]  # each group's outcome and p-value, when there are several
     n_baseline: int
     n_treatment: int
     mean_baseline: float | None
@@ -73,12 +75,16 @@ class _Decision:
     output: Any
 
 
-def _judge_output(output: Mapping[str, Any]) -> _Call:
-    """The decision on one verifier output, from its ``outcome``, ``passed`` or ``significant``."""
+def _judge_output(output: Mapping[str, Any], verifier: str) -> _Call:
+    """The decision on one output of ``verifier``, from its ``outcome``, ``passed`` or
+    ``significant``; ``error`` when the output cannot decide (see :func:`invalid_output`)."""
+    invalid = invalid_output(output, verifier)
+    if invalid is not None:
+        return _Call("error", invalid)
     if output.get("outcome") == "inconclusive":
         return _Call("inconclusive", str(output.get("reason") or "inconclusive"))
     raw = output.get("p_value", output.get("pvalue"))
-    if raw is not None and finite(raw) is None and not isinstance(raw, str):
+    if raw is not None and finite(raw) is None:
         return _Call("failed", f"the p-value is {raw!r}, so nothing can be concluded")
     for key in ("passed", "significant"):
         if key in output:
@@ -86,9 +92,9 @@ def _judge_output(output: Mapping[str, Any]) -> _Call:
             return _Call("passed" if output[key] else "failed", why)
     keys = ", ".join(repr(k) for k in output) or "none"
     return _Call(
-        "failed",
-        f"the verifier's result has neither 'passed' nor 'significant' (its keys: {keys}); "
-        "return one of them so the verdict can be decided",
+        "error",
+        f"the result of verifier {verifier!r} has neither 'passed' nor 'significant' (its "
+        f"keys: {keys}); return one of them so the verdict can be decided",
     )
 
 
@@ -106,18 +112,12 @@ def _corrected(call: _Call, p: float | None, p_adj: float | None, alpha: float |
 
 
 def _combine(calls: Sequence[_Call]) -> str:
-    """Failed if any call failed, else inconclusive if any was, else passed."""
-    for outcome in ("failed", "inconclusive"):
+    """Failed if any call failed, else error if any could not decide, else inconclusive if
+    any was, else passed."""
+    for outcome in ("failed", "error", "inconclusive"):
         if any(call.outcome == outcome for call in calls):
             return outcome
     return "passed"
-
-
-def _mean(values: Sequence[Any]) -> float | None:
-    numbers = [finite(v) for v in values]
-    if not numbers or any(n is None for n in numbers):
-        return None
-    return sum(n for n in numbers if n is not None) / len(numbers)
 
 
 def _notes(
@@ -154,36 +154,51 @@ def _decide(
     result: HypothesisResult,
     metrics: Mapping[str, ConditionMetrics],
 ) -> _Decision:
-    """The outcome of (``hyp``, ``treatment``) and the numbers it rests on."""
+    """The outcome of (``hyp``, ``treatment``) and the numbers it rests on: those of the
+    metric group that decided it (the first whose call has the combined outcome)."""
     output = result.results[treatment]
     mappings = [as_mapping(o) for o in (output if isinstance(output, list) else [output])]
     adjusted_all = result.adjusted.get(treatment)
     adjusted = adjusted_all if isinstance(adjusted_all, list) else [adjusted_all]
     used = result.replicates[treatment]
     base, treated = metrics[BASELINE_CONDITION], metrics[treatment]
-    names = tuple(m for g in hyp.metric_groups(list(base.metrics)) for m in g)
+    groups = hyp.metric_groups(list(base.metrics))
+    alpha = alpha_of(hyp.verifier, mappings[0])
+    calls = [_judge_output(m, hyp.verifier_name) for m in mappings]
+    for i, (mapping, p_adj) in enumerate(zip(mappings, adjusted, strict=False)):
+        calls[i] = _corrected(calls[i], output_pvalue(mapping), p_adj, alpha)
+    outcome = _combine(calls)
+    k = next((i for i, c in enumerate(calls) if c.outcome == outcome), 0)
+    deciding = groups[k] if k < len(groups) else ()
+    # The metrics compared, the deciding group's first: the numbers describe its first metric.
+    names = tuple(dict.fromkeys([*deciding, *(m for g in groups for m in g)]))
     first = names[0] if names else ""
     b = [base.metrics[first][i] for i in used] if first in base.metrics else []
     t = [treated.metrics[first][i] for i in used] if first in treated.metrics else []
-    main = mappings[0]
+    main = mappings[k]
     alpha = alpha_of(hyp.verifier, main)
-    calls = [_judge_output(m) for m in mappings]
-    for i, (mapping, p_adj) in enumerate(zip(mappings, adjusted, strict=False)):
-        calls[i] = _corrected(calls[i], output_pvalue(mapping), p_adj, alpha)
     degenerate = tuple(m["reason"] for m in mappings if m.get("effect_size_name") == "none")
     warned = result.warnings.get(treatment, ())
+    p_adj = adjusted[k] if k < len(adjusted) else None
     return _Decision(
-        outcome=_combine(calls),
+        outcome=outcome,
         calls=tuple(calls),
         test=str(main.get("test") or hyp.verifier_name),
         metrics=names,
         first=first,
+        deciding=deciding,
+        per_group=tuple(  # each group's own outcome and p-value
+            f"{', '.join(repr(m) for m in g)}: {c.outcome}, p={number(output_pvalue(m))}"
+            for g, c, m in zip(groups, calls, mappings, strict=False)
+        )
+        if len(mappings) > 1
+        else (),
         n_baseline=len(b),
         n_treatment=len(t),
-        mean_baseline=_mean(b),
-        mean_treatment=_mean(t),
+        mean_baseline=finite_mean(b),
+        mean_treatment=finite_mean(t),
         pvalue=output_pvalue(main),
-        pvalue_adjusted=adjusted[0] if adjusted and result.family_size > 1 else None,
+        pvalue_adjusted=p_adj if result.family_size > 1 else None,
         alpha=alpha,
         difference=finite(main.get("difference")),
         ci_low=finite(main.get("ci_low")),
@@ -217,10 +232,13 @@ def _numbers(d: _Decision) -> str:
     text = (
         f"p={number(d.pvalue)}{adjusted if d.family_size > 1 else ''}, "
         f"alpha={number(d.alpha)}, n={d.n_baseline} vs {d.n_treatment}, "
-        f"means {number(d.mean_baseline)} vs {number(d.mean_treatment)}"
+        f"means{f' of {d.first!r}' if len(d.metrics) > 1 else ''} "
+        f"{number(d.mean_baseline)} vs {number(d.mean_treatment)}"
     )
-    if d.ci_low is not None:
+    if d.difference is not None and d.ci_low is not None and d.ci_high is not None:
         text += f", difference {number(d.difference)} [{number(d.ci_low)}, {number(d.ci_high)}]"
+    elif d.difference is not None:  # no interval: the estimate alone, never "[0, 0]"
+        text += f", difference {number(d.difference)}"
     if d.mde is not None:
         text += f", detectable {number(d.mde)}"
     return text
@@ -231,13 +249,21 @@ def _message(hyp: Hypothesis, treatment: str, d: _Decision) -> str:
     numbers = _numbers(d)
     if d.outcome == "passed":
         message = f"{d.test}: {'; '.join([*d.degenerate, numbers])}"
+        if d.per_group:
+            message += f"\n  per metric: {'; '.join(d.per_group)}"
     else:
         why = "; ".join(_reason(c, d) for c in d.calls if c.outcome == d.outcome)
-        said = f": {why}" if d.outcome == "inconclusive" else f" did not pass ({why})"
+        said = {
+            "inconclusive": f": {why}",
+            "error": f" could not decide ({why})",
+        }.get(d.outcome, f" did not pass ({why})")
+        on = ", ".join(repr(m) for m in d.deciding or (d.first,))
         message = (
-            f"hypothesis {hyp.name!r}, treatment {treatment!r} vs baseline on {d.first!r}: "
+            f"hypothesis {hyp.name!r}, treatment {treatment!r} vs baseline on {on}: "
             f"{d.test}{said}\n  {numbers}"
         )
+        if d.per_group:
+            message += f"\n  per metric: {'; '.join(d.per_group)}"
         if not d.builtin:  # a user's verifier: show what it said; built-ins are above
             message += f"\n  the verifier returned: {plain(d.output)!r}"
     return message + "".join(f"\n  note: {n}" for n in d.notes)
@@ -352,9 +378,6 @@ def planned(
     """``--crystallize-plan``: the runs are a pilot; each verdict becomes a skip that says how
     many replicates detect ``effect`` (absolute, or relative to the baseline mean) with 80%
     power, from the standard deviation of the pilot's paired differences."""
-    import numpy as np  # lazy: numpy adds ~0.15 s to importing the plugin
-
-    size, relative = effect
     conditions = [BASELINE_CONDITION, *{v.treatment: None for v in verdicts}]
     metrics = build_metrics(runs, conditions, experiment.replicates)
     out = []
@@ -364,24 +387,13 @@ def planned(
             continue
         metric = verdict.metrics[0]
         base, treated = metrics[BASELINE_CONDITION], metrics[verdict.treatment]
-        pairs = [
-            (finite(x), finite(y))
-            for x, y in zip(
-                base.metrics.get(metric, []), treated.metrics.get(metric, []), strict=True
-            )
-        ]
-        diffs = [y - x for x, y in pairs if x is not None and y is not None]
-        mean_b = _mean([x for x, _ in pairs if x is not None]) or 0.0
-        target = size * abs(mean_b) if relative else size
-        sd = stdev(np.asarray(diffs, dtype=float))
-        if len(diffs) < 2 or target == 0:
-            message = f"plan mode: the pilot has {len(diffs)} usable pairs; need 2 or more"
-        else:
-            needed = replicates_needed(sd, target, paired=True, alpha=verdict.alpha or 0.05)
-            message = (
-                f"plan mode (pilot of {len(diffs)} replicates): {needed} replicates detect a "
-                f"change of {number(target, sign=True)} in {metric!r} with 80% power (sd of "
-                f"paired differences {number(sd)}); the pilot itself detects {number(verdict.mde)}"
-            )
+        message = pilot_plan(
+            base.metrics.get(metric, []),
+            treated.metrics.get(metric, []),
+            metric,
+            effect,
+            alpha=verdict.alpha or 0.05,
+            mde=verdict.mde,
+        )
         out.append(replace(verdict, outcome="skipped", message=message))
     return out

@@ -27,6 +27,7 @@ from .._engine.hypotheses import Samples
 from .._engine.results import ConditionMetrics, build_metrics
 from .._engine.runs import RunResult
 from .._engine.verdict import Verdict
+from ..stats._numbers import number
 
 FORMAT = 1
 _GATE = re.compile(r"^(?P<metric>[^:]+):(?P<sign>[+-])(?P<size>\d+(?:\.\d*)?|\.\d+)(?P<pct>%?)$")
@@ -180,14 +181,19 @@ def _compare_metric(
         result = test()(before, after)
         outcome = "passed"  # informational: a comparison without a gate never fails
         why = f"informational (no gate for {metric!r}): {result.reason}"
+    shown = result.as_dict()  # no difference or interval where none was estimated
+    change, low, high = shown["difference"], shown["ci_low"], shown["ci_high"]
+    interval = f" [{number(low, sign=True)}, {number(high, sign=True)}]" if low is not None else ""
+    estimate = (
+        f"change {number(change, sign=True)}{interval}"
+        if change is not None
+        else f"means {number(result.mean_treatment)} now vs {number(result.mean_baseline)} saved"
+    )
     message = (
-        f"{metric!r} now vs baseline {label!r}: {result.test}: {why}; change "
-        f"{result.difference:+.4g} [{result.confidence_interval().low:+.4g}, "
-        f"{result.confidence_interval().high:+.4g}], p={result.pvalue:.3g}, "
-        f"n={result.n_treatment} now vs {result.n_baseline} saved"
+        f"{metric!r} now vs baseline {label!r}: {result.test}: {why}; {estimate}, "
+        f"p={number(result.pvalue, 3)}, n={result.n_treatment} now vs {result.n_baseline} saved"
     )
     message += "".join(f"\n  note: {n}" for n in notes)
-    ci = result.confidence_interval()
     return Verdict(
         experiment=name,
         hypothesis=f"vs-{label}",
@@ -202,9 +208,9 @@ def _compare_metric(
         n_treatment=result.n_treatment,
         mean_baseline=result.mean_baseline,
         mean_treatment=result.mean_treatment,
-        difference=result.difference,
-        ci_low=ci.low,
-        ci_high=ci.high,
+        difference=change,
+        ci_low=low,
+        ci_high=high,
         effect_size=result.effect_size,
         effect_size_name=result.effect_size_name,
         mde=result.mde,

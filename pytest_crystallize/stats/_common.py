@@ -75,6 +75,9 @@ class TestResult:
     paired: bool
     warnings: tuple[str, ...] = ()
     _intervals: tuple[tuple[float, float, float], ...] = field(default=(), repr=False)
+    # False when the data allow no estimate of the change (too few replicates, invalid
+    # values): ``as_dict()`` then gives no difference and no interval rather than "0 [0, 0]".
+    _estimated: bool = field(default=True, repr=False)
 
     @property
     def significant(self) -> bool:
@@ -99,7 +102,9 @@ class TestResult:
 
     def as_dict(self) -> dict[str, Any]:
         """The result as a mapping, with the ``p_value`` and ``significant`` keys rankers read."""
-        ci = self.confidence_interval(0.95) if self._intervals else ConfidenceInterval(0.0, 0.0)
+        ci: tuple[float | None, float | None] = (None, None)
+        if self._intervals and self._estimated:
+            ci = self.confidence_interval(0.95)
         return {
             "test": self.test,
             "statistic": self.statistic,
@@ -117,12 +122,12 @@ class TestResult:
             "mean_treatment": self.mean_treatment,
             "sd_baseline": self.sd_baseline,
             "sd_treatment": self.sd_treatment,
-            "difference": self.difference,
-            "ci_low": ci.low,
-            "ci_high": ci.high,
+            "difference": self.difference if self._estimated else None,
+            "ci_low": ci[0],
+            "ci_high": ci[1],
             "effect_size": self.effect_size,
             "effect_size_name": self.effect_size_name,
-            "mde": self.mde,
+            "mde": self.mde if self._estimated else None,
             "paired": self.paired,
             "warnings": list(self.warnings),
         }
@@ -238,6 +243,15 @@ def degenerate_result(
     )
 
 
+def too_few_result(
+    b: Any, t: Any, paired: bool, alternative: str, test: str, alpha: float, reason: str
+) -> TestResult:
+    """The named ``inconclusive`` result of data too few for ``test`` (``reason`` says why,
+    starting with ``"too few"``): no p-value below 1 and no estimate of the change."""
+    base = {"test": test, "alternative": alternative, "alpha": alpha, "paired": paired}
+    return _named(b, t, base, "inconclusive", reason)
+
+
 def _named(
     b: Any,
     t: Any,
@@ -262,6 +276,7 @@ def _named(
         effect_size_name="none",
         mde=0.0,
         _intervals=((0.95, difference, difference),),
+        _estimated=not reason.startswith(("invalid", "too few")),
         **base,
         **described,
     )

@@ -162,6 +162,9 @@ def non_inferior(
             pvalue = float(stats.t.sf(statistic, df))
     outcome = "passed" if low > -delta else "failed" if high < -delta else "inconclusive"
     mean_b = float(b.mean())
+    # The message speaks in the metric's direction, as the table does: with
+    # higher_is_better=False a regression is an increase and the margin is +margin.
+    shown_low, shown_high = (low, high) if sign > 0 else (-high, -low)
     return _gate(
         f"{'paired ' if is_paired else ''}non-inferiority t-test",
         b,
@@ -169,18 +172,20 @@ def non_inferior(
         change=change,
         se=se,
         df=df,
-        low=low,
-        high=high,
+        low=shown_low,
+        high=shown_high,
         outcome=outcome,
         statistic=statistic,
         pvalue=pvalue,
         alpha=alpha,
         paired=is_paired,
-        bounds=_shown(-delta, relative, mean_b),
+        bounds=_shown(-sign * delta, relative, mean_b),
         relative=relative,
         sign=sign,
         caught=caught,
-        confidence=1 - alpha,  # one-sided bounds: the lower one is what the test uses
+        # [low, high] is the two-sided (1 - 2 alpha) interval: its lower end is the one-sided
+        # (1 - alpha) bound the test decides on.
+        confidence=1 - 2 * alpha,
     )
 
 

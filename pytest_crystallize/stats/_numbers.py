@@ -7,7 +7,7 @@ and one significance-level lookup, so that a p-value reads the same in every mes
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from math import isfinite
 from typing import Any
 
@@ -21,6 +21,15 @@ def finite(value: Any) -> float | None:
     except (TypeError, ValueError, OverflowError):
         return None
     return number if isfinite(number) else None
+
+
+def finite_mean(values: Sequence[Any]) -> float | None:
+    """The mean of ``values`` when every one is a finite number (and there is one), else
+    ``None``: a report never shows a mean of partial data, NaN or inf."""
+    numbers = [finite(v) for v in values]
+    if not numbers or any(n is None for n in numbers):
+        return None
+    return sum(n for n in numbers if n is not None) / len(numbers)
 
 
 def number(

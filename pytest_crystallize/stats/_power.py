@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, final
 
@@ -16,7 +17,9 @@ from ._common import (
     t_parts,
     t_quantile,
 )
-from ._numbers import number
+from ._numbers import finite, number
+
+_MAX_REPLICATES = 1_000_000
 
 
 def min_pvalue(verifier_callable: Any, n: int) -> float:
@@ -56,32 +59,53 @@ class PlanResult:
     pilot_replicates: int
     replicates_needed: int
     mde_now: float
+    power: float = POWER
 
     def __str__(self) -> str:
         kind = "paired differences" if self.paired else "each condition"
         return (
             f"{self.treatment} on {self.metric!r}: {self.replicates_needed} replicates to "
-            f"detect {number(self.effect, sign=True)} with {POWER:.0%} power (sd of {kind} "
+            f"detect {number(self.effect, sign=True)} with {self.power:.0%} power (sd of {kind} "
             f"{number(self.sd)}; the {self.pilot_replicates}-replicate pilot detects "
             f"{number(self.mde_now)})"
         )
 
 
+def t_test_power(effect_size: float, n: int, *, paired: bool, alpha: float) -> float:
+    """The power of a two-sided t-test at ``n`` replicates per condition to detect a true
+    difference of ``effect_size`` standard deviations (of the paired differences when
+    ``paired``, else of each condition): the noncentral t, both tails, as statsmodels'
+    ``TTestPower`` / ``TTestIndPower``."""
+    from scipy import stats  # lazy: scipy.stats takes seconds to import
+
+    df = n - 1 if paired else 2 * n - 2
+    noncentrality = abs(effect_size) * math.sqrt(n if paired else n / 2)
+    critical = t_quantile(1 - alpha / 2, df)
+    upper = float(stats.nct.sf(critical, df, noncentrality))
+    lower = float(stats.nct.cdf(-critical, df, noncentrality))
+    return upper + lower
+
+
 def replicates_needed(
     sd: float, effect: float, *, paired: bool, alpha: float = 0.05, power: float = POWER
 ) -> int:
-    """The smallest n at which a two-sided t-test detects ``effect`` with ``power``."""
+    """The smallest n (at least 2) at which a two-sided t-test detects ``effect`` with
+    ``power``: the exact noncentral-t power at n reaches ``power``, at n - 1 it does not."""
     if effect == 0:
         msg = "plan(effect=...) must not be 0"
         raise CrystallizeUsageError(msg)
     if sd == 0:
         return 2
-    for n in range(2, 1_000_001):
-        se = sd / math.sqrt(n) if paired else sd * math.sqrt(2 / n)
-        df = n - 1 if paired else 2 * n - 2
-        if (t_quantile(1 - alpha / 2, df) + t_quantile(power, df)) * se <= abs(effect):
-            return n
-    return 1_000_000
+    size = abs(effect) / sd
+    # Start at the normal approximation, then step to the exact answer: power grows with n.
+    z = t_quantile(1 - alpha / 2, math.inf) + t_quantile(power, math.inf)
+    guess = (z / size) ** 2 * (1 if paired else 2)
+    n = min(max(2, math.ceil(guess)), _MAX_REPLICATES)
+    while n > 2 and t_test_power(size, n - 1, paired=paired, alpha=alpha) >= power:
+        n -= 1
+    while n < _MAX_REPLICATES and t_test_power(size, n, paired=paired, alpha=alpha) < power:
+        n += 1
+    return n
 
 
 def plan(
@@ -131,6 +155,38 @@ def plan(
                     sd, target, paired=True, alpha=alpha, power=power
                 ),
                 mde_now=min_detectable(se, df, alpha, "two-sided"),
+                power=power,
             )
         )
     return plans
+
+
+def pilot_plan(
+    baseline: Sequence[Any],
+    treatment: Sequence[Any],
+    metric: str,
+    effect: tuple[float, bool],
+    *,
+    alpha: float,
+    mde: float | None,
+) -> str:
+    """Plan mode's message for one verdict: from the pilot's values of ``metric`` per
+    replicate (``None`` where missing), the replicates that detect ``effect`` (a size, and
+    whether it is relative to the baseline mean) with 80% power; ``mde``: what the pilot
+    itself detects."""
+    size, relative = effect
+    pairs = [(finite(x), finite(y)) for x, y in zip(baseline, treatment, strict=True)]
+    diffs = [y - x for x, y in pairs if x is not None and y is not None]
+    befores = [x for x, _ in pairs if x is not None]
+    mean_b = sum(befores) / len(befores) if befores else 0.0
+    target = size * abs(mean_b) if relative else size
+    if len(diffs) < 2 or target == 0:
+        return f"plan mode: the pilot has {len(diffs)} usable pairs; need 2 or more"
+    mean_d = sum(diffs) / len(diffs)
+    sd = math.sqrt(sum((d - mean_d) ** 2 for d in diffs) / (len(diffs) - 1))
+    needed = replicates_needed(sd, target, paired=True, alpha=alpha)
+    return (
+        f"plan mode (pilot of {len(diffs)} replicates): {needed} replicates detect a "
+        f"change of {number(target, sign=True)} in {metric!r} with 80% power (sd of "
+        f"paired differences {number(sd)}); the pilot itself detects {number(mde)}"
+    )

@@ -17,6 +17,7 @@ from ._common import (
     degenerate_result,
     finish,
     samples,
+    too_few_result,
 )
 from ._resampling import permute
 
@@ -125,6 +126,18 @@ def wilcoxon(
     if degenerate is not None:
         return degenerate
     d = t - b
+    nonzero_count = int((d != 0).sum())
+    if nonzero_count < 2:  # zeros are dropped: one sign flip of one rank is no test
+        return too_few_result(
+            b,
+            t,
+            True,
+            alternative,
+            test,
+            alpha,
+            f"too few non-zero paired differences: {nonzero_count} of {len(d)}; the "
+            f"signed-rank test drops zero differences and needs at least 2 non-zero ones",
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if len(d) <= 50 and (_has_ties(np.abs(d)) or (d == 0).any()):
