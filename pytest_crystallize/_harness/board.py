@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ from .._engine.atomic import write_atomic
 from .._engine.cache import CacheStats
 from .._engine.context import BASELINE_CONDITION
 from .._engine.errors import CrystallizeUsageError
-from .._engine.experiment import Experiment
 from .._engine.fingerprint import fingerprint
 from .._engine.runs import RunResult
 from .._engine.verdict import Verdict
@@ -35,47 +33,20 @@ from .._report.documents import (
     write_markdown,
 )
 from .._report.judge import judge, planned
-from .._store.baselines import baseline_path, compare, load, parse_gate, record, save
-from .collect import chunk_ranges, load_experiments, prepare_artifact_dirs, worker_count
+from .._store.baselines import baseline_path, compare, load, parse_gate
+from .collect import (
+    STOPPED_ATTR,
+    chunk_ranges,
+    load_experiments,
+    prepare_artifact_dirs,
+    worker_count,
+)
 from .terminal import RUNS_ATTR, VERDICT_ATTR
+from .tracking import Tracked, incomplete, save_whole
 
 _STOPPED = "did not run: the session stopped first (-x, --maxfail, an interrupt or a crash)"
 
 # --- tracking chunks on the controller ------------------------------------------------------
-
-
-@dataclass
-class _Tracked:
-    """One experiment seen by the controller: its chunks and what has come back."""
-
-    path: Path
-    name: str
-    experiment: Experiment
-    all_chunks: dict[str, str]  # chunk node id -> condition
-    selected: set[str] = field(default_factory=set)
-    done: dict[str, str | None] = field(default_factory=dict)  # node id -> problem or None
-    runs: list[RunResult] = field(default_factory=list)
-    judged: bool = False
-    complete: bool = False  # judged on every run, none failed: worth saving as a baseline
-    stored: Mapping[str, Any] | None = None  # the saved baseline to compare with
-    reported: list[tuple[str, str, Verdict]] = field(default_factory=list)
-
-    def conditions_selected(self) -> list[str]:
-        return [c for c in dict.fromkeys(self.all_chunks.values()) if self._has(c)]
-
-    def _has(self, condition: str) -> bool:
-        return any(self.all_chunks[n] == condition for n in self.selected)
-
-    def treatments(self) -> list[str]:
-        return [c for c in self.conditions_selected() if c != BASELINE_CONDITION]
-
-    def planned(self, label: str | None) -> list[tuple[str, str]]:
-        """The (hypothesis, treatment) pairs of the verdicts this experiment will report."""
-        pairs = [(h.name, t) for h in self.experiment.hypotheses for t in self.treatments()]
-        if label and self.stored is not None and self._has(BASELINE_CONDITION):
-            saved = self.stored["conditions"].get(BASELINE_CONDITION, {}).get("metrics", {})
-            pairs += [(f"vs-{label}", metric) for metric in sorted(saved)]
-        return pairs
 
 
 class VerdictBoard:
@@ -83,11 +54,17 @@ class VerdictBoard:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.tracked: dict[str, _Tracked] = {}
+        self.tracked: dict[str, Tracked] = {}
         self.verdicts: list[Verdict] = []
         self.session: pytest.Session | None = None
         self._counted = -1
         self.cache = CacheStats()
+        self.notes: list[str] = []  # said once, at the end of the terminal summary
+        if getattr(config.option, "reruns", 0):  # pytest-rerunfailures
+            self.notes.append(
+                "crystallize: --reruns reruns chunks, never verdicts: each verdict is decided "
+                "once, on the last attempt of every chunk"
+            )
         self.correction: str = config.getoption("crystallize_correction") or config.getini(
             "crystallize_correction"
         )
@@ -121,7 +98,7 @@ class VerdictBoard:
             if tracked is not None and nodeid in tracked.all_chunks:
                 tracked.selected.add(nodeid)
 
-    def _track(self, key: str, file: str, name: str) -> _Tracked | None:
+    def _track(self, key: str, file: str, name: str) -> Tracked | None:
         path = self.config.rootpath / file
         experiment = load_experiments(self.config, path).get(name)
         if experiment is None:
@@ -129,11 +106,11 @@ class VerdictBoard:
         conditions = [c for c, _ in experiment.conditions()]
         ranges = chunk_ranges(experiment.replicates, len(conditions), worker_count(self.config))
         chunks = {
-            f"{key}::{condition}::chunk-{k}": condition
+            f"{key}::{condition}::chunk-{k}": (condition, replicates)
             for condition in conditions
-            for k in range(len(ranges))
+            for k, replicates in enumerate(ranges)
         }
-        self.tracked[key] = _Tracked(path, name, experiment, chunks, stored=self.saved.get(key))
+        self.tracked[key] = Tracked(path, name, experiment, chunks, stored=self.saved.get(key))
         prepare_artifact_dirs(experiment)
         return self.tracked[key]
 
@@ -152,7 +129,7 @@ class VerdictBoard:
 
     # following the chunks
 
-    def _owner(self, nodeid: str) -> _Tracked | None:
+    def _owner(self, nodeid: str) -> Tracked | None:
         tracked = self.tracked.get(nodeid.rsplit("::", 2)[0])
         if tracked is None or nodeid not in tracked.selected:
             return None
@@ -172,13 +149,26 @@ class VerdictBoard:
         tracked = self._owner(report.nodeid)
         if tracked is None or report.nodeid in tracked.done:
             return
+        if str(report.outcome) == "rerun":  # pytest-rerunfailures: this attempt does not count
+            tracked.chunk_runs.pop(report.nodeid, None)
+            tracked.stopped.pop(report.nodeid, None)
+            tracked.retrying.add(report.nodeid)
+            return
+        if report.when == "teardown" and report.nodeid in tracked.retrying:
+            tracked.retrying.discard(report.nodeid)  # the end of the attempt, not of the chunk
+            return
         payload = getattr(report, RUNS_ATTR, None)
         if payload is not None:
             runs = [RunResult.from_json(r) for r in payload]
-            tracked.runs.extend(runs)
+            tracked.chunk_runs[report.nodeid] = runs
             for run in runs:
                 if run.cache is not None:
                     self.cache.add(CacheStats.from_tuple(run.cache))
+        stopped = getattr(report, STOPPED_ATTR, None)
+        if stopped is not None:
+            replicate, kind, reason = stopped
+            detail = str(report.longrepr) if kind != "skipped" and report.longrepr else ""
+            tracked.stopped[report.nodeid] = (int(replicate), str(kind), str(reason), detail)
         if str(report.when) == "???":  # xdist: the worker died while running this chunk
             tracked.done[report.nodeid] = f"{report.nodeid} did not finish: {report.longrepr}"
             self._judge_if_complete(tracked)
@@ -186,6 +176,11 @@ class VerdictBoard:
             tracked.done[report.nodeid] = f"{report.nodeid} did not run: setup {report.outcome}"
         elif report.when == "teardown":
             tracked.done.setdefault(report.nodeid, None)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        for note in self.notes:
+            terminalreporter.write_line(note)
 
     @pytest.hookimpl
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
@@ -245,7 +240,7 @@ class VerdictBoard:
                     owner, Verdict(owner.name, f"vs-{self.compare_label}", metric, "error", message)
                 )
 
-    def _judge_if_complete(self, tracked: _Tracked) -> None:
+    def _judge_if_complete(self, tracked: Tracked) -> None:
         if tracked.judged or set(tracked.selected) - set(tracked.done):
             return
         # In the experiment's chunk order, not the order the chunks happened to finish in.
@@ -254,10 +249,13 @@ class VerdictBoard:
             shown = "; ".join(problems[:3])
             self._emit_all(tracked, "error", f"{shown}; no verdict is given on partial data")
             return
+        if tracked.stopped or tracked.missing():
+            self._emit_all(tracked, *incomplete(tracked))
+            return
         treatments = tracked.treatments()
         unselected = [
             n.split("::", 2)[2]
-            for n, c in tracked.all_chunks.items()
+            for n, (c, _) in tracked.all_chunks.items()
             if n not in tracked.selected and (c in treatments or c == BASELINE_CONDITION)
         ]
         if unselected:
@@ -295,12 +293,13 @@ class VerdictBoard:
         for verdict in verdicts:
             self._emit(tracked, verdict)
 
-    def _emit_all(self, tracked: _Tracked, outcome: str, message: str) -> None:
+    def _emit_all(self, tracked: Tracked, outcome: str, message: str) -> None:
+        """Report every planned verdict of ``tracked`` with one outcome and message."""
         tracked.judged = True
         for hypothesis, treatment in tracked.planned(self.compare_label):
             self._emit(tracked, Verdict(tracked.name, hypothesis, treatment, outcome, message))
 
-    def _emit(self, tracked: _Tracked, verdict: Verdict) -> None:
+    def _emit(self, tracked: Tracked, verdict: Verdict) -> None:
         self.verdicts.append(verdict)
         file = tracked.path.relative_to(self.config.rootpath).as_posix()
         nodeid = f"{file}::{verdict.name}"
@@ -339,14 +338,12 @@ class VerdictBoard:
         config = self.config
         save_label = config.getoption("crystallize_save")
         if save_label:
-            save(
-                baseline_path(config.rootpath, save_label),
-                {
-                    key: record(t.experiment, t.runs, t.conditions_selected())
-                    for key, t in self.tracked.items()
-                    if t.complete and set(t.all_chunks) == t.selected
-                },
-            )
+            left = save_whole(baseline_path(config.rootpath, save_label), self.tracked)
+            if left:
+                self.notes.append(
+                    f"crystallize: baseline {save_label!r} leaves out {', '.join(left)}: not "
+                    f"every replicate ran and succeeded, and a baseline holds whole runs only"
+                )
         targets = {
             "json": config.getoption("crystallize_json"),
             "md": config.getoption("crystallize_md"),

@@ -268,6 +268,7 @@ class ChunkItem(pytest.Item):
         super().__init__(**kwargs)
         self.replicates = replicates
         self.results: list[RunResult] = []
+        self.stopped: list[Any] | None = None  # [replicate, kind, reason]: see STOPPED_ATTR
 
     @property
     def condition(self) -> ConditionNode:
@@ -291,8 +292,14 @@ class ChunkItem(pytest.Item):
         index = self.condition.index
         progress = runtime.progress
         self.results = []
+        self.stopped = None
         for replicate in self.replicates:
-            self.results.append(runtime.plan.execute(replicate * conditions + index))
+            try:
+                result = runtime.plan.execute(replicate * conditions + index)
+            except BaseException as exc:  # a skip, pytest.fail, a timeout, sys.exit, Ctrl-C
+                self.stopped = [replicate, *stop_reason(exc)]
+                raise
+            self.results.append(result)
             if progress is not None:
                 progress.advance()
         errors = [r.error for r in self.results if r.error is not None]
@@ -320,10 +327,34 @@ class ChunkItem(pytest.Item):
         return node.name if node is not None else ""
 
 
+# A chunk stopped by an exception that is not the user's code failing ([replicate, kind,
+# reason] on its call report): its other replicates never ran, so no verdict can be given.
+STOPPED_ATTR = "crystallize_stopped"
+
+
+def stop_reason(exc: BaseException) -> tuple[str, str]:
+    """``(kind, reason)`` of what stopped a replicate: ``"skipped"`` for pytest.skip, else
+    ``"stopped"`` (pytest.fail or xfail, a timeout, sys.exit, an interrupt)."""
+    message = str(getattr(exc, "msg", None) or exc)
+    if isinstance(exc, pytest.skip.Exception):
+        return "skipped", message or "skipped"
+    if isinstance(exc, SystemExit):
+        return "stopped", f"sys.exit({exc.code!r})"
+    kind: dict[type[BaseException], str] = {
+        pytest.fail.Exception: "pytest.fail",
+        pytest.xfail.Exception: "pytest.xfail",
+    }
+    name = kind.get(type(exc), type(exc).__name__)
+    return "stopped", f"{name}: {message}" if message else name
+
+
 def attach_runs(item: pytest.Item, report: pytest.TestReport) -> None:
-    """Put a chunk's RunResults on its call report, as plain data that xdist can send."""
+    """Put a chunk's RunResults (and what stopped it) on its call report, as plain data that
+    xdist can send."""
     if isinstance(item, ChunkItem):
         setattr(report, RUNS_ATTR, [r.to_json() for r in item.results])
+        if item.stopped is not None:
+            setattr(report, STOPPED_ATTR, item.stopped)
         item.results = []
 
 

@@ -1,0 +1,112 @@
+"""What the session owner knows of one experiment: its chunks, what came back, what is missing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._engine.context import BASELINE_CONDITION
+from .._engine.experiment import Experiment
+from .._engine.runs import RunResult
+from .._engine.verdict import Verdict
+from .._store.baselines import record, save
+
+
+@dataclass
+class Tracked:
+    """One experiment seen by the controller: its chunks and what has come back."""
+
+    path: Path
+    name: str
+    experiment: Experiment
+    all_chunks: dict[str, tuple[str, range]]  # chunk node id -> (condition, replicates)
+    selected: set[str] = field(default_factory=set)
+    done: dict[str, str | None] = field(default_factory=dict)  # node id -> problem or None
+    chunk_runs: dict[str, list[RunResult]] = field(default_factory=dict)  # the last attempt's
+    stopped: dict[str, tuple[int, str, str, str]] = field(default_factory=dict)
+    retrying: set[str] = field(default_factory=set)  # rerun by pytest-rerunfailures
+    judged: bool = False
+    complete: bool = False  # judged on every run, none failed: worth saving as a baseline
+    stored: Mapping[str, Any] | None = None  # the saved baseline to compare with
+    reported: list[tuple[str, str, Verdict]] = field(default_factory=list)
+
+    @property
+    def runs(self) -> list[RunResult]:
+        """Every run that came back, in the experiment's chunk order."""
+        return [r for n in self.all_chunks for r in self.chunk_runs.get(n, ())]
+
+    def conditions_selected(self) -> list[str]:
+        names = dict.fromkeys(c for c, _ in self.all_chunks.values())
+        return [c for c in names if self._has(c)]
+
+    def _has(self, condition: str) -> bool:
+        return any(self.all_chunks[n][0] == condition for n in self.selected)
+
+    def missing(self) -> list[tuple[str, int]]:
+        """(condition, replicate) of each selected replicate that reported no run."""
+        ran = {(r.condition, r.replicate) for r in self.runs}
+        return [
+            (condition, replicate)
+            for n, (condition, replicates) in self.all_chunks.items()
+            if n in self.selected
+            for replicate in replicates
+            if (condition, replicate) not in ran
+        ]
+
+    def treatments(self) -> list[str]:
+        return [c for c in self.conditions_selected() if c != BASELINE_CONDITION]
+
+    def planned(self, label: str | None) -> list[tuple[str, str]]:
+        """The (hypothesis, treatment) pairs of the verdicts this experiment will report."""
+        pairs = [(h.name, t) for h in self.experiment.hypotheses for t in self.treatments()]
+        if label and self.stored is not None and self._has(BASELINE_CONDITION):
+            saved = self.stored["conditions"].get(BASELINE_CONDITION, {}).get("metrics", {})
+            pairs += [(f"vs-{label}", metric) for metric in sorted(saved)]
+        return pairs
+
+
+def incomplete(tracked: Tracked) -> tuple[str, str]:
+    """The outcome and message of verdicts some of whose replicates never ran.
+
+    A step that skipped skips the verdicts (saying where, unless every chunk skipped at its
+    first replicate: then it is an ordinary skip); anything else that stopped a replicate makes
+    them errors, naming the first such replicate in (condition, replicate) order.
+    """
+    conditions = dict.fromkeys(c for c, _ in tracked.all_chunks.values())
+    order = {c: i for i, c in enumerate(conditions)}
+    stops = sorted(
+        (order[tracked.all_chunks[n][0]], replicate, tracked.all_chunks[n][0], kind, why, text)
+        for n, (replicate, kind, why, text) in tracked.stopped.items()
+    )
+    failures = [s for s in stops if s[3] != "skipped"]
+    if failures:
+        _, replicate, condition, _, why, text = failures[0]
+        detail = f"\n{text}" if text else ""
+        return "error", (
+            f"replicate {replicate} of condition {condition!r} stopped ({why}), so its chunk's "
+            f"other replicates did not run; no verdict is given on partial data{detail}"
+        )
+    if stops:
+        _, replicate, condition, _, why, _ = stops[0]
+        first_only = len(stops) == len(tracked.selected) and not tracked.runs
+        if first_only:
+            return "skipped", why
+        return "skipped", (
+            f"replicate {replicate} of condition {condition!r} skipped ({why}); no verdict is "
+            f"given on the replicates that ran"
+        )
+    condition, replicate = tracked.missing()[0]
+    return "error", (
+        f"replicate {replicate} of condition {condition!r} reported no result; no verdict is "
+        f"given on partial data"
+    )
+
+
+def save_whole(path: Path, tracked: Mapping[str, Tracked]) -> list[str]:
+    """Save as a baseline the experiments that ran whole (every replicate selected, run and
+    successful); return the names of the others, which it leaves out."""
+    whole = {k: t for k, t in tracked.items() if t.complete and set(t.all_chunks) == t.selected}
+    save(path, {k: record(t.experiment, t.runs, t.conditions_selected()) for k, t in whole.items()})
+    return sorted(t.name for k, t in tracked.items() if k not in whole)
