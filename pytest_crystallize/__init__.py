@@ -9,17 +9,18 @@ Module map (each wing imports only the wings below it; tests/test_architecture.p
 
     plugin.py      pytest entry point: hooks only, delegating to _harness
     hookspecs.py   the experiment lifecycle hookspecs (public)
-    _harness/      the pytest layer: collection and chunk items (collect), the verdict board
-                   (board), terminal output (terminal), xdist hooks (xdist)
+    _harness/      the pytest layer: options, collection and chunk items (collect), the verdict
+                   board (board, tracking), terminal output (terminal), xdist hooks (xdist)
     _report/       the judge (verdict decisions and messages), JSON and Markdown documents, HTML
     _store/        baselines saved and compared across commits
     stats/         the public verifiers (pytest_crystallize.stats), shared computations,
                    equivalence and non-inferiority gates, power
-    _engine/       what runs an experiment, in a script or a worker: context, steps,
-                   treatments, inputs, experiment and builder, run plan, execution, seeds,
-                   plugins, artifacts, step cache, fingerprints, atomic writes, hypotheses,
-                   family correction, results, errors, graphs, upstream runs; never imports
-                   pytest
+    _engine/       what runs an experiment, in a script or a worker: context, steps (sources,
+                   injection, registry), treatments, inputs, experiment, builder, definition
+                   checks, names, run plan, lifecycle, execution, seeds, plugins, artifacts,
+                   step cache, fingerprints, atomic writes, verifiers, hypotheses, the gate on
+                   complete data, family correction, numbers, results, errors, graphs,
+                   upstream runs; never imports pytest
 """
 
 from __future__ import annotations

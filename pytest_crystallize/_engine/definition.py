@@ -6,7 +6,6 @@ hypotheses or replicates), so a bad definition fails at the user's line, before 
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Any
 
 from .artifacts import ArtifactPlugin
@@ -17,6 +16,7 @@ from .execution import SerialExecution
 from .hypotheses import Hypothesis
 from .inputs import Artifact
 from .names import check_name
+from .numbers import alpha_of, number
 from .plugins import BasePlugin, LoggingPlugin, SeedPlugin, overrides
 from .sources import DataSource
 from .steps import PipelineStep
@@ -131,17 +131,14 @@ def _check_reachable(hyp: Hypothesis, replicates: int, label: str) -> None:
     floor_of = getattr(factory, "floor", None)  # built-in verifiers know their smallest p
     if factory is None or floor_of is None:
         return
-    alpha = getattr(verifier, "params", {}).get("alpha")
+    alpha = alpha_of(verifier)
     if alpha is None:
-        default = inspect.signature(factory.fn).parameters.get("alpha")
-        alpha = default.default if default is not None else None
-    if not isinstance(alpha, int | float):
         return
     floor = floor_of(verifier, replicates)
     if floor >= alpha:
         msg = (
             f"experiment {label!r}: hypothesis {hyp.name!r} uses {factory.name} with "
-            f"{replicates} replicates, whose smallest possible p-value is {floor:.4g} >= "
+            f"{replicates} replicates, whose smallest possible p-value is {number(floor)} >= "
             f"alpha={alpha:g}, so it can never pass; use more replicates or a t-test"
         )
         raise ExperimentDefinitionError(msg)

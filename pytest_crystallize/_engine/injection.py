@@ -208,3 +208,25 @@ def inject_from_ctx(fn: Callable[Concatenate[_D, ...], _T]) -> InjectedFunction[
         return fn(data, **signature.resolve(explicit, ctx))
 
     return wrapper
+
+
+class FactoryMade:
+    """What a data source and a step made by a decorated function's factory share: the
+    function's name, the explicit arguments, and the parameters left to the context."""
+
+    factory: ComponentFactory[Any]
+    explicit: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        """The decorated function's name."""
+        return self.factory.signature.name
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The explicit arguments it was made with."""
+        return dict(self.explicit)
+
+    def required_context(self) -> list[str]:
+        """Required parameters not given explicitly: the context must hold them."""
+        return self.factory.signature.missing(self.explicit, ())

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, NoReturn, ParamSpec, Protocol, TypeVar, overload
 
 from .context import FrozenContext
-from .injection import ComponentFactory, call_factory
+from .injection import ComponentFactory, FactoryMade, call_factory
 from .registry import register_datasource
 from .typevars import Out, Params
 
@@ -41,27 +41,15 @@ class DataSource:
         return []
 
 
-class FunctionSource(DataSource, Generic[Out]):
+class FunctionSource(FactoryMade, DataSource, Generic[Out]):
     """A data source made by :func:`data_source`; ``fetch`` returns what the function does."""
+
+    factory: SourceFactory[..., Out]
 
     def __init__(self, factory: SourceFactory[..., Out], explicit: Mapping[str, Any]) -> None:
         self.factory = factory
         self.explicit = dict(explicit)
         self.is_async = factory.is_async
-
-    @property
-    def name(self) -> str:
-        """The decorated function's name."""
-        return self.factory.signature.name
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """The explicit arguments this data source was made with."""
-        return dict(self.explicit)
-
-    def required_context(self) -> list[str]:
-        """Required parameters not given explicitly: the context must hold them."""
-        return self.factory.signature.missing(self.explicit, ())
 
     def fetch(self, ctx: FrozenContext) -> Out:
         """Call the function: explicit arguments, else context values, else defaults."""

@@ -13,7 +13,7 @@ from typing import Any, Concatenate, Generic, NoReturn, ParamSpec, Protocol, Typ
 
 from .context import FrozenContext
 from .errors import CrystallizeUsageError, ExperimentDefinitionError, PipelineExecutionError
-from .injection import ComponentFactory, call_factory
+from .injection import ComponentFactory, FactoryMade, call_factory
 from .names import check_name
 from .typevars import Data, Out, Params
 
@@ -61,11 +61,13 @@ class PipelineStep:
         """Called once per experiment run, after every replicate."""
 
 
-class FunctionStep(PipelineStep, Generic[Data, Out]):
+class FunctionStep(FactoryMade, PipelineStep, Generic[Data, Out]):
     """A step made by :func:`pipeline_step`; ``params`` are its explicit arguments.
 
     ``Data`` is the type of the data the function takes, ``Out`` what it returns.
     """
+
+    factory: StepFactory[Data, ..., Out]
 
     def __init__(self, factory: StepFactory[Data, ..., Out], explicit: Mapping[str, Any]) -> None:
         self.factory = factory
@@ -76,20 +78,6 @@ class FunctionStep(PipelineStep, Generic[Data, Out]):
         self.cacheable = factory.cacheable
         self.deterministic = factory.deterministic
         self.is_async = factory.is_async
-
-    @property
-    def name(self) -> str:
-        """The decorated function's name."""
-        return self.factory.signature.name
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """The explicit arguments this step was made with."""
-        return dict(self.explicit)
-
-    def required_context(self) -> list[str]:
-        """Required parameters not given explicitly: the context must hold them."""
-        return self.factory.signature.missing(self.explicit, ())
 
     def __call__(self, data: Data, ctx: FrozenContext) -> Out:
         return self.factory.fn(

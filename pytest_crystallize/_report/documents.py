@@ -18,11 +18,11 @@ from typing import Any
 
 from .._engine.atomic import write_atomic
 from .._engine.cache import CacheStats
+from .._engine.numbers import number
 from .._engine.plain import plain
 from .._engine.results import build_metrics
 from .._engine.runs import RunResult
 from .._engine.verdict import Verdict
-from ..stats._numbers import number
 
 SCHEMA_VERSION = 1
 _PACKAGES = ("pytest-crystallize", "pytest", "pluggy", "pytest-xdist", "scipy", "numpy")

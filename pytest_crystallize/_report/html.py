@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..stats._numbers import finite, number
+from .._engine.numbers import finite, number
 
 _W, _H, _PAD = 520, 220, 48
 _COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3")

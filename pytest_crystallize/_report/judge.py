@@ -26,11 +26,11 @@ from .._engine.hypotheses import (
     invalid_output,
     output_pvalue,
 )
+from .._engine.numbers import alpha_of, finite, finite_mean, number
 from .._engine.plain import plain
 from .._engine.results import ConditionMetrics, HypothesisResult, build_metrics
 from .._engine.runs import RunResult, user_traceback
 from .._engine.verdict import Verdict
-from ..stats._numbers import alpha_of, finite, finite_mean, number
 from ..stats._power import pilot_plan
 
 

@@ -12,7 +12,6 @@ differs from the current definition is flagged on every such verdict.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,10 +23,10 @@ from .._engine.errors import CrystallizeUsageError
 from .._engine.experiment import Experiment
 from .._engine.fingerprint import fingerprint
 from .._engine.hypotheses import Samples
+from .._engine.numbers import finite, number
 from .._engine.results import ConditionMetrics, build_metrics
 from .._engine.runs import RunResult
 from .._engine.verdict import Verdict
-from ..stats._numbers import number
 
 FORMAT = 1
 _GATE = re.compile(r"^(?P<metric>[^:]+):(?P<sign>[+-])(?P<size>\d+(?:\.\d*)?|\.\d+)(?P<pct>%?)$")
@@ -58,10 +57,9 @@ def parse_gate(text: str) -> tuple[str, float, bool, bool]:
     return match["metric"], size, relative, match["sign"] == "-"
 
 
-def _number(value: Any) -> Any:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value) if math.isfinite(value) else None
-    return None
+def _number(value: Any) -> float | None:
+    """A saved metric value: a finite int or float (no bool, no numeric string), else None."""
+    return finite(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def record(

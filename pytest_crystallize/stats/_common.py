@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, final
 
 from .._engine.errors import CrystallizeUsageError, HypothesisError
-from ._numbers import number
+from .._engine.numbers import number
 
 _ALTERNATIVES = ("two-sided", "greater", "less")
 POWER = 0.8

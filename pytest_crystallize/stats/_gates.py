@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._engine.errors import CrystallizeUsageError, HypothesisError
+from .._engine.numbers import number
 from ._builtin import built_in
 from ._common import (
     TestResult,
@@ -20,7 +21,6 @@ from ._common import (
     t_parts,
     t_quantile,
 )
-from ._numbers import number
 
 
 def _margin(margin: Any, relative: bool, mean_baseline: float, test: str) -> float:

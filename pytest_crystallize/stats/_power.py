@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, final
 
 from .._engine.errors import CrystallizeUsageError
+from .._engine.numbers import finite, number
 from ._common import (
     BOOTSTRAP_RESAMPLES,
     MAX_RESAMPLES,
@@ -17,7 +18,6 @@ from ._common import (
     t_parts,
     t_quantile,
 )
-from ._numbers import finite, number
 
 _MAX_REPLICATES = 1_000_000
 

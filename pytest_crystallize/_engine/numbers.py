@@ -1,6 +1,6 @@
 """The numbers of a verdict: read as finite floats, shown one way, and its alpha found.
 
-Used by the built-in verifiers and by the report (``_report``): one coercer, one formatter
+Used by the engine, the built-in verifiers and the report: one coercer, one formatter
 and one significance-level lookup, so that a p-value reads the same in every message.
 """
 
