@@ -199,6 +199,22 @@ def test_a_treatment_setting_a_reserved_key_is_rejected_at_build(key):
         builder.build()
 
 
+def test_a_treatment_setting_ctx_is_rejected_at_build():
+    builder = (
+        Experiment.builder("noop")
+        .datasource(numbers())
+        .add_step(total())
+        .treatments([treatment("sneaky", {"ctx": 1})])
+    )
+    with pytest.raises(ExperimentDefinitionError) as info:
+        builder.build()
+    assert str(info.value) == (
+        "experiment 'noop': treatment 'sneaky' sets 'ctx', which no step can receive (a step's "
+        "ctx parameter is the run's context itself), so the treatment would have no effect; "
+        "give the value another name"
+    )
+
+
 def test_initial_ctx_setting_a_reserved_key_is_rejected():
     with pytest.raises(
         ExperimentDefinitionError,

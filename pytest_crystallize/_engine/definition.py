@@ -59,6 +59,13 @@ def check_definition(experiment: Experiment) -> None:
                     f"{key!r}; {', '.join(sorted(RESERVED_KEYS))} are set for each run"
                 )
                 raise ExperimentDefinitionError(msg)
+            if key == "ctx":
+                msg = (
+                    f"experiment {label!r}: treatment {name!r} sets 'ctx', which no step can "
+                    f"receive (a step's ctx parameter is the run's context itself), so the "
+                    f"treatment would have no effect; give the value another name"
+                )
+                raise ExperimentDefinitionError(msg)
             for comp in components:
                 if key in comp.params:
                     msg = (
