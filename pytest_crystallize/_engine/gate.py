@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .hypotheses import Hypothesis, evaluate
+from .numbers import is_bool
 from .results import ConditionMetrics, HypothesisResult
 from .runs import RunResult
 
@@ -57,10 +58,7 @@ def failures(
 
 def _is_real(value: Any) -> bool:
     """An int, float, bool or numpy number: not a str, None, array or other container."""
-    kind = type(value)
-    return isinstance(value, numbers.Real) or (
-        kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_")
-    )
+    return isinstance(value, numbers.Real) or is_bool(value)
 
 
 def _shown(value: Any) -> str:

@@ -14,6 +14,7 @@ from typing import Any, TypeAlias, cast
 
 from .correction import adjust_pvalues
 from .errors import CrystallizeUsageError, HypothesisError, MissingMetricError
+from .numbers import is_bool
 from .results import ConditionMetrics, HypothesisResult
 from .verifiers import SupportsAsDict, VerifierFactory
 
@@ -266,14 +267,6 @@ def output_pvalue(output: Any) -> float | None:
     return None
 
 
-def _is_bool(value: Any) -> bool:
-    """True or False: a bool, or numpy's (``p < alpha`` on numpy floats gives one)."""
-    kind = type(value)
-    return isinstance(value, bool) or (
-        kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_")
-    )
-
-
 def invalid_output(output: Mapping[str, Any], verifier: str) -> str | None:
     """Why the output of ``verifier`` cannot decide a verdict (a p-value that is not a
     probability, a ``passed`` or ``significant`` that is not a bool), else ``None``. A NaN
@@ -292,7 +285,7 @@ def invalid_output(output: Mapping[str, Any], verifier: str) -> str | None:
                 f"a probability: return a number between 0 and 1"
             )
     for flag in ("passed", "significant"):
-        if flag in output and not _is_bool(output[flag]):
+        if flag in output and not is_bool(output[flag]):
             value = output[flag]
             return (
                 f"verifier {verifier!r} returned {flag}={value!r} ({type(value).__name__}); "

@@ -58,3 +58,11 @@ def alpha_of(verifier: Any, output: Mapping[str, Any] | None = None) -> float | 
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
     return None
+
+
+def is_bool(value: Any) -> bool:
+    """True or False: a bool, or numpy's (``p < alpha`` on numpy floats gives one)."""
+    kind = type(value)
+    return isinstance(value, bool) or (
+        kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_")
+    )
