@@ -69,7 +69,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
         fnmatch.fnmatch(file_path.name, pattern) for pattern in patterns
     ):
         return None
-    from ._harness.collect import ExperimentFile  # deferred: only with --crystallize
+    from ._harness.files import ExperimentFile  # deferred: only with --crystallize
 
     return ExperimentFile.from_parent(parent, path=file_path)
 

@@ -37,10 +37,10 @@ from .._store.baselines import baseline_path, compare, load, parse_gate
 from .collect import (
     STOPPED_ATTR,
     chunk_ranges,
-    load_experiments,
     prepare_artifact_dirs,
     worker_count,
 )
+from .files import load_experiments
 from .terminal import RUNS_ATTR, VERDICT_ATTR
 from .tracking import Tracked, incomplete, save_whole
 

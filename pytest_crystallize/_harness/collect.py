@@ -8,22 +8,19 @@ so every xdist worker (and the controller, which does not collect) computes the 
 from __future__ import annotations
 
 import math
-import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from _pytest.pathlib import import_path
 
 from .._engine.artifacts import ArtifactPlugin
 from .._engine.cache import StepCache, check_cache_size
 from .._engine.context import BASELINE_CONDITION, FrozenContext
 from .._engine.errors import CrystallizeError
 from .._engine.experiment import Experiment
-from .._engine.graph import ExperimentGraph
 from .._engine.run import RunPlan
-from .._engine.runs import RunError, RunResult, user_traceback
+from .._engine.runs import RunError, RunResult
 from .._engine.steps import PipelineStep
 from .terminal import RUNS_ATTR, LiveProgress
 
@@ -87,44 +84,6 @@ def chunk_ranges(replicates: int, conditions: int, workers: int) -> list[range]:
     return [range(start, min(start + size, replicates)) for start in range(0, replicates, size)]
 
 
-def _user_line(exc: BaseException, path: Path) -> str:
-    """``file:line`` of the innermost frame of ``exc`` in ``path`` (the user's file)."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
-    if not frames:
-        return str(path)
-    return f"{path}:{frames[-1].lineno}"
-
-
-def load_experiments(config: pytest.Config, path: Path) -> dict[str, Experiment]:
-    """Import ``path`` and return its module-level experiments by name, in definition order."""
-    module = import_path(
-        path,
-        mode=config.getoption("importmode"),
-        root=config.rootpath,
-        consider_namespace_packages=config.getini("consider_namespace_packages"),
-    )
-    replicates = config.stash.get(REPLICATES, None)
-    found: dict[str, Experiment] = {}
-    seen: set[int] = set()
-    for attr, value in vars(module).items():
-        # A graph contributes its experiments in dependency order.
-        members = (
-            [(n, value.experiments[n]) for n in value.order]
-            if isinstance(value, ExperimentGraph)
-            else [(attr, value)]
-        )
-        for label, exp in members:
-            if not isinstance(exp, Experiment) or id(exp) in seen:
-                continue
-            seen.add(id(exp))
-            name = exp.name or label
-            if name in found:
-                msg = f"{path}: two experiments are named {name!r}; give each a unique name"
-                raise CrystallizeError(msg)
-            found[name] = exp.overridden(None, None, replicates) if replicates else exp
-    return found
-
-
 def artifact_version_dir(plugin: ArtifactPlugin, experiment: Experiment) -> Path:
     """The version an experiment's artifacts go to in this session: ``v0`` unversioned, else
     the newest version, which the owning process created before any chunk ran."""
@@ -141,26 +100,6 @@ def prepare_artifact_dirs(experiment: Experiment) -> None:
             plugin.before_run(experiment)
             if plugin.version_dir is not None:
                 plugin.version_dir.mkdir(parents=True, exist_ok=True)
-
-
-class ExperimentFile(pytest.File):
-    """A file matching ``crystallize_files``: one collector per module-level Experiment."""
-
-    def collect(self) -> Iterator[ExperimentNode]:
-        try:
-            experiments = load_experiments(self.config, self.path)
-        except pytest.skip.Exception:
-            raise
-        except Exception as exc:
-            where = _user_line(exc, self.path)
-            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            shown = user_traceback(exc) if not isinstance(exc, CrystallizeError) else ""
-            msg = f"{where}: {detail}"
-            if shown:
-                msg += f"\n\n{shown}"
-            raise self.CollectError(msg) from exc
-        for name, experiment in experiments.items():
-            yield ExperimentNode.from_parent(self, name=name, experiment=experiment)
 
 
 class ExperimentNode(pytest.Collector):
