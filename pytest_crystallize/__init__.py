@@ -9,9 +9,13 @@ Module map (each wing imports only the wings below it; tests/test_architecture.p
 
     plugin.py      pytest entry point: hooks only, delegating to _harness
     hookspecs.py   the experiment lifecycle hookspecs (public)
-    _harness/      the pytest layer: options, collection and chunk items (collect), the verdict
-                   board (board, tracking), terminal output (terminal), xdist hooks (xdist)
-    _report/       the judge (verdict decisions and messages), JSON and Markdown documents, HTML
+    _harness/      the pytest layer: options, experiment files (files), the item tree of
+                   chunks and verdicts (collect), selection that keeps experiments whole
+                   (selection), the verdict board (board, tracking), verdicts as reports
+                   (reports), session documents (documents), terminal output (terminal),
+                   xdist hooks (xdist)
+    _report/       the judge (verdict decisions and messages), pilot plans (planning), JSON and
+                   Markdown documents, HTML
     _store/        baselines saved and compared across commits
     stats/         the public verifiers (pytest_crystallize.stats), shared computations,
                    equivalence and non-inferiority gates, power

@@ -48,6 +48,11 @@ def pytest_configure(config: pytest.Config) -> None:
         board = None if hasattr(config, "workerinput") else _verdicts.VerdictBoard(config)
     except CrystallizeUsageError as exc:
         raise pytest.UsageError(str(exc)) from None
+    from ._harness.selection import Selection  # deferred: see above
+
+    # Registered after pytest's own plugins (--lf's too), so its collection wrapper is the
+    # outermost and sees what they selected.
+    config.pluginmanager.register(Selection(config), "crystallize-selection")
     if config.pluginmanager.hasplugin("xdist"):
         from ._harness.xdist import XdistHooks  # deferred: only with --crystallize
 
@@ -69,16 +74,29 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
         fnmatch.fnmatch(file_path.name, pattern) for pattern in patterns
     ):
         return None
-    from ._harness.files import ExperimentFile  # deferred: only with --crystallize
+    from ._harness.files import collector  # deferred: only with --crystallize
 
-    return ExperimentFile.from_parent(parent, path=file_path)
+    return collector(parent, file_path)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.stash.get(_ENABLED, False) and config.getoption("lf", False):
-        from ._harness.collect import rerun_failed_experiments  # deferred: --crystallize
-
-        rerun_failed_experiments(config, items)
+def _off_hint(config: pytest.Config) -> str | None:
+    """Without --crystallize, a line naming the experiment files given on the command line:
+    they were not collected. Names only: nothing is imported."""
+    if config.stash.get(_ENABLED, False) or config.args_source != pytest.Config.ArgsSource.ARGS:
+        return None
+    patterns = setting(config, "crystallize_files")
+    named = dict.fromkeys(
+        path.name
+        for path in (config.invocation_params.dir / arg.split("::")[0] for arg in config.args)
+        if path.is_file() and any(fnmatch.fnmatch(path.name, p) for p in patterns)
+    )
+    if not named:
+        return None
+    verb = "holds" if len(named) == 1 else "hold"
+    return (
+        f"crystallize: {', '.join(named)} {verb} experiments, which run only with "
+        "--crystallize (or ini crystallize = true)"
+    )
 
 
 # --- running ------------------------------------------------------------------------------
@@ -87,7 +105,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
-    if call.when == "call" and item.config.stash.get(_ENABLED, False):
+    if item.config.stash.get(_ENABLED, False):
         from ._harness.collect import attach_runs  # deferred: only with --crystallize
 
         attach_runs(item, report)
@@ -135,6 +153,9 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    hint = _off_hint(config)
+    if hint:
+        terminalreporter.write_line(hint)
     board = config.stash.get(_BOARD, None)
     if board is not None and (board.verdicts or board.cache.hits or board.cache.misses):
         from ._harness.terminal import write_summary  # deferred: only with --crystallize
@@ -143,12 +164,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> Any:
-    if config.stash.get(_ENABLED, False) and config.getoption("collectonly"):
-        from ._harness.collect import verdict_ids  # deferred: only with --crystallize
+    if config.stash.get(_ENABLED, False):
+        from ._harness.selection import collected_line  # deferred: only with --crystallize
 
-        ids = verdict_ids(items)
-        if ids:
-            return [f"{len(ids)} verdicts, reported once their chunks have run:"] + [
-                f"  {nodeid}" for nodeid in ids
-            ]
+        return collected_line(items)
     return None

@@ -140,19 +140,20 @@ def test_chunk_items_are_named_file_experiment_condition_chunk(
     result = ourtester.runpytest("--crystallize", "--collect-only", "-q", "-n", "0")
     assert result.ret == pytest.ExitCode.OK
     assert collected_ids(result) == CHUNK_IDS
-    result.stdout.fnmatch_lines(["3 tests collected in *"])
+    result.stdout.fnmatch_lines(["5 tests collected in *"])
 
 
-def test_collect_only_also_lists_the_verdict_ids(
+def test_collect_only_also_lists_the_verdict_items_and_counts_them(
     ourtester: pytest.Pytester, write_experiment: Callable[..., Path]
 ) -> None:
     write_experiment()
     result = ourtester.runpytest("--crystallize", "--collect-only", "-q")
     result.stdout.fnmatch_lines(
         [
-            "2 verdicts, reported once their chunks have run:",
-            "  experiment_demo.py::demo::by_p::boost",
-            "  experiment_demo.py::demo::by_p::flat",
+            "selected 3 chunks and 2 verdicts (reported once their chunks have run)",
+            *CHUNK_IDS,
+            "experiment_demo.py::demo::by_p::boost",
+            "experiment_demo.py::demo::by_p::flat",
         ]
     )
     # Collecting runs nothing, so no verdict is reported and nothing is summarised.

@@ -32,11 +32,12 @@ def test_k_treatment_keeps_the_baseline_chunks_and_gives_only_that_verdict(
     result.stdout.no_fnmatch_line("*::demo::flat::*")
     result.stdout.no_fnmatch_line("*::by_p::flat*")
     if dist != TWO_WORKERS:  # workers deselect on their own: the controller shows no count
-        result.stdout.fnmatch_lines(["*collected 3 items / 1 deselected / 2 selected*"])
+        # flat's chunk and its verdict are deselected; the baseline's chunk is kept.
+        result.stdout.fnmatch_lines(["*collected 5 items / 2 deselected / 3 selected*"])
 
 
 @in_every_mode
-def test_last_failed_reruns_the_experiment_of_a_failed_verdict_and_not_the_others(
+def test_last_failed_reruns_the_failed_verdict_with_the_chunks_it_needs_and_nothing_else(
     ourtester: pytest.Pytester, write_experiment: Callable[..., Path], dist: list[str]
 ) -> None:
     write_experiment(experiments=TWO_EXPERIMENTS)
@@ -47,71 +48,59 @@ def test_last_failed_reruns_the_experiment_of_a_failed_verdict_and_not_the_other
     first.stdout.fnmatch_lines(["FAILED p=1 experiment_demo.py::demo::by_p::flat - *"])
 
     again = ourtester.runpytest("--crystallize", "--lf", "-v", "-rA", *dist)
-    # All of demo's chunks and both its verdicts; nothing of steady.
-    again.assert_outcomes(passed=demo_chunks + 1, failed=1)
+    # flat's verdict, on flat's and the baseline's chunks; not boost, not steady.
+    again.assert_outcomes(passed=2 * demo_chunks // 3, failed=1)
     assert again.ret == pytest.ExitCode.TESTS_FAILED
     again.stdout.fnmatch_lines_random(
         [
             "*PASSED experiment_demo.py::demo::baseline::chunk-0",
-            "*PASSED experiment_demo.py::demo::boost::chunk-0",
             "*PASSED experiment_demo.py::demo::flat::chunk-0",
-            "*experiment_demo.py::demo::by_p::boost PASSED p=*",
             "*experiment_demo.py::demo::by_p::flat FAILED p=1 *",
         ]
     )
     again.stdout.no_fnmatch_line("*steady*")
-
-
-SKIP_REASON = (
-    "not every replicate was selected ({chunks} deselected); a verdict needs all of them: "
-    "select whole experiments or conditions"
-)
+    again.stdout.no_fnmatch_line("*boost*")
 
 
 @pytest.mark.parametrize(
-    "chunk",
+    ("chunk", "outcomes"),
     [
-        # baseline::chunk-1 and chunk-2 still run.
-        pytest.param("baseline::chunk-0", id="baseline"),
-        # Hypotheses are evaluated over all treatments together, so a partly selected
-        # condition leaves the whole experiment without verdicts (flat's included).
-        pytest.param("boost::chunk-1", id="treatment"),
+        # Every verdict needs the baseline: none is left, so nothing runs.
+        pytest.param("baseline::chunk-0", {}, id="baseline"),
+        # boost's verdict goes; flat's is judged on flat's and the baseline's chunks.
+        pytest.param("boost::chunk-1", {"passed": 6, "failed": 1}, id="treatment"),
     ],
 )
-def test_a_deselected_chunk_skips_the_experiments_verdicts_naming_it(
-    ourtester: pytest.Pytester, write_experiment: Callable[..., Path], chunk: str
+def test_deselecting_a_chunk_drops_the_verdicts_that_need_it(
+    ourtester: pytest.Pytester,
+    write_experiment: Callable[..., Path],
+    chunk: str,
+    outcomes: dict[str, int],
 ) -> None:
     write_experiment()
     deselect = f"experiment_demo.py::demo::{chunk}"
     result = ourtester.runpytest("--crystallize", "-rA", "--deselect", deselect, *TWO_WORKERS)
-    # 3 chunks per condition with two workers: 9, less the deselected one, and two skips.
-    result.assert_outcomes(passed=8, skipped=2)
-    assert result.ret == pytest.ExitCode.OK
-    reason = SKIP_REASON.format(chunks=chunk)
-    result.stdout.fnmatch_lines_random(
-        [
-            f"SKIPPED [[]1[]] experiment_demo.py: demo::by_p::boost: {reason}",
-            f"SKIPPED [[]1[]] experiment_demo.py: demo::by_p::flat: {reason}",
-        ]
-    )
-    result.stdout.fnmatch_lines(
-        ["=* crystallize *=", "*", "demo*by_p*boost*SKIPPED", "demo*by_p*flat*SKIPPED"]
-    )
-    result.stdout.no_fnmatch_line("*PASSED p=*")
+    result.assert_outcomes(**outcomes)
+    if not outcomes:
+        assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    else:
+        result.stdout.fnmatch_lines(["FAILED p=1 experiment_demo.py::demo::by_p::flat - *"])
+    result.stdout.no_fnmatch_line("*by_p::boost*")
+    result.stdout.no_fnmatch_line("*SKIPPED*")
 
 
 @in_every_mode
-def test_deselecting_the_whole_baseline_skips_the_verdicts_instead_of_dropping_them(
+def test_k_not_baseline_keeps_the_baseline_every_verdict_needs(
     ourtester: pytest.Pytester, write_experiment: Callable[..., Path], dist: list[str]
 ) -> None:
     write_experiment()
     result = ourtester.runpytest("--crystallize", "-rA", "-k", "not baseline", *dist)
-    # The treatments' chunks ran; their verdicts cannot be given, and the user must be told.
-    result.assert_outcomes(passed=2 * chunks(dist, CHUNKS_WITH_WORKERS), skipped=2)
-    result.stdout.fnmatch_lines(
+    # No verdict is named "baseline": all are selected, and their chunks with them.
+    result.assert_outcomes(passed=3 * chunks(dist, CHUNKS_WITH_WORKERS) + 1, failed=1)
+    result.stdout.fnmatch_lines_random(
         [
-            "SKIPPED [[]1[]] experiment_demo.py: demo::by_p::boost: not every replicate was "
-            "selected (baseline::*"
+            "PASSED p=* experiment_demo.py::demo::by_p::boost - *",
+            "FAILED p=1 experiment_demo.py::demo::by_p::flat - *",
         ]
     )
 

@@ -79,6 +79,14 @@ class ExperimentBuilder:
         self._kwargs["outputs"] = list(outputs)
         return self
 
+    def marks(self, *marks: Any) -> ExperimentBuilder:
+        """pytest marks for the experiment's items under ``pytest --crystallize``, such as
+        ``.marks(pytest.mark.slow, pytest.mark.xfail(reason="known regression"))``: ``-m``
+        selects by them, ``skip``/``skipif`` skip without running, ``xfail`` expects its
+        verdicts to fail. Scripts ignore them."""
+        self._kwargs["marks"] = marks
+        return self
+
     def correction(self, method: str) -> ExperimentBuilder:
         """How p-values are adjusted over the experiment's family of comparisons: ``"holm"``
         (the default), ``"bonferroni"``, ``"bh"`` (false discovery rate) or ``"none"``."""

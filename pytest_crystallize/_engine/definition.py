@@ -192,3 +192,21 @@ def with_defaults(plugins: list[BasePlugin], label: str) -> list[BasePlugin]:
     if not executors:
         out.append(SerialExecution())
     return out
+
+
+def check_marks(marks: Any, label: str) -> tuple[Any, ...]:
+    """The experiment's pytest marks, checked by their shape (the engine does not import
+    pytest): a mark decorator (``pytest.mark.slow``) or a ``Mark``."""
+    if isinstance(marks, str) or not hasattr(marks, "__iter__"):
+        marks = (marks,)
+    checked = tuple(marks)
+    for mark in checked:
+        inner = getattr(mark, "mark", mark)
+        if not all(hasattr(inner, attr) for attr in ("name", "args", "kwargs")):
+            msg = (
+                f"experiment {label!r}: marks(...) takes pytest marks such as "
+                f"pytest.mark.slow or pytest.mark.xfail(reason=...), got {mark!r} "
+                f"({type(mark).__name__}); pass the mark itself"
+            )
+            raise ExperimentDefinitionError(msg)
+    return checked

@@ -14,14 +14,14 @@ from .builder import ExperimentBuilder
 from .context import (
     BASELINE_CONDITION,
 )
-from .definition import check_definition, claim_outputs, with_defaults
+from .definition import check_definition, check_marks, claim_outputs, with_defaults
 from .errors import (
     CrystallizeUsageError,
     ExperimentDefinitionError,
 )
 from .hypotheses import Hypothesis
 from .lifecycle import conduct
-from .names import check_name
+from .names import check_name, user_frame
 from .plugins import BasePlugin, LoggingPlugin, PluginManager, overrides
 from .results import Result
 from .run import RunPlan
@@ -70,10 +70,12 @@ class Experiment:
         replicates: int = 1,
         correction: str | None = None,
         outputs: Iterable[Any] | None = None,
+        marks: Iterable[Any] = (),
     ) -> None:
         if name is not None:
             check_name("experiment", name)
         self.name = name
+        self.defined_at = user_frame()  # (file, line) of the user's code that made it
         self.description = description
         label = name or "<unnamed>"
         if datasource is None:
@@ -93,6 +95,7 @@ class Experiment:
         self.correction = correction
         self.strategy = "rerun"  # run(strategy="resume") reuses complete conditions on disk
         self.outputs = claim_outputs(self, list(outputs or []), label)
+        self.marks = check_marks(marks, label)
         self.plugins = with_defaults(list(plugins or []), label)
         self._pm: PluginManager | None = None
         self.validate()

@@ -196,12 +196,16 @@ def evaluate(
     treatments: Sequence[str],
     correction: str = "holm",
     refused: Mapping[str, Mapping[str, str]] | None = None,
+    not_run: int = 0,
 ) -> tuple[HypothesisResult, ...]:
     """Verify and rank every hypothesis, on complete replicates only; p-values are adjusted
     over the whole family of comparisons with ``correction``.
 
     ``refused[hypothesis][treatment]`` says why a comparison cannot be judged: its result is
     ``{"error": why}``, its verifier is not called, and it is neither ranked nor corrected.
+    ``not_run`` counts the family's comparisons whose treatments did not run (not selected):
+    each joins the correction as p = 1, so the adjusted p-values are those of the whole
+    family at worst, never smaller.
     """
     base = metrics[baseline]
     evaluated = []
@@ -246,7 +250,7 @@ def evaluate(
         ranking = {"best": ranked[0][0] if ranked else None, "ranked": ranked}
         unverified = tuple(t for t in treatments if t not in results)
         evaluated.append(HypothesisResult(hyp.name, results, ranking, used, caught, unverified, {}))
-    return _with_adjusted(tuple(evaluated), correction)
+    return _with_adjusted(tuple(evaluated), correction, not_run)
 
 
 ERROR_KEY = "error"  # the result of a comparison that could not be judged
@@ -296,9 +300,10 @@ def invalid_output(output: Mapping[str, Any], verifier: str) -> str | None:
 
 
 def _with_adjusted(
-    evaluated: tuple[HypothesisResult, ...], correction: str
+    evaluated: tuple[HypothesisResult, ...], correction: str, not_run: int = 0
 ) -> tuple[HypothesisResult, ...]:
-    """Adjust every p-value of the family (hypothesis x treatment x metric group) together."""
+    """Adjust every p-value of the family (hypothesis x treatment x metric group) together;
+    ``not_run`` members that were not evaluated count as p = 1."""
     slots: list[tuple[int, str, int]] = []
     pvalues: list[float] = []
     for h, result in enumerate(evaluated):
@@ -308,7 +313,7 @@ def _with_adjusted(
                 if p is not None:
                     slots.append((h, name, g))
                     pvalues.append(p)
-    adjusted = adjust_pvalues(pvalues, correction)
+    adjusted = adjust_pvalues([*pvalues, *[1.0] * not_run], correction)[: len(pvalues)]
     found: dict[int, dict[str, list[float | None]]] = {}
     for (h, name, g), value in zip(slots, adjusted, strict=True):
         output = evaluated[h].results[name]
@@ -322,7 +327,8 @@ def _with_adjusted(
                 for name, values in found.get(h, {}).items()
             },
             correction=correction,
-            family_size=len(pvalues),
+            family_size=len(pvalues) + not_run,
+            family_not_run=not_run,
         )
         for h, result in enumerate(evaluated)
     )

@@ -26,8 +26,25 @@ if TYPE_CHECKING:
     from .steps import PipelineStep
 
 
+class RunsStarted:
+    """How many experiment runs this process started, and the last one's name: the pytest
+    layer compares ``count`` around importing an experiment file to spot a module-level
+    ``run()``, which would execute on import in every process (every xdist worker)."""
+
+    __slots__ = ("count", "last")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last = ""
+
+
+STARTED = RunsStarted()
+
+
 def conduct(exp: Experiment, upstream: Mapping[tuple[str, str, int], str]) -> Result:
     """Run every run of ``exp`` (``upstream``: files a graph run produced) into a Result."""
+    STARTED.count += 1
+    STARTED.last = exp.artifact_name
     hook = exp.plugin_manager().hook
     plan = RunPlan(exp)
     plan.upstream.known.update(upstream)

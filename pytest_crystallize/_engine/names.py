@@ -38,15 +38,21 @@ def name_problem(name: object) -> str | None:
     return None
 
 
-def user_location() -> str | None:
-    """``"file:line"`` of the innermost frame outside pytest-crystallize, if there is one."""
+def user_frame() -> tuple[str, int] | None:
+    """``(file, line)`` of the innermost frame outside pytest-crystallize, if there is one."""
     frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
         if not filename.startswith(_PACKAGE_DIR) and not filename.startswith("<frozen"):
-            return f"{filename}:{frame.f_lineno}"
+            return filename, frame.f_lineno
         frame = frame.f_back
     return None
+
+
+def user_location() -> str | None:
+    """``"file:line"`` of the innermost frame outside pytest-crystallize, if there is one."""
+    where = user_frame()
+    return None if where is None else f"{where[0]}:{where[1]}"
 
 
 def check_name(

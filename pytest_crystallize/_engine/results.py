@@ -52,7 +52,8 @@ class HypothesisResult:
     treatments with no replicate complete in both conditions, which have no result;
     ``adjusted[treatment]`` is the p-value adjusted with ``correction`` over the experiment's
     family of ``family_size`` comparisons (a list for several metric groups; ``None`` where
-    the verifier stated no p-value).
+    the verifier stated no p-value), ``family_not_run`` of which did not run in this session
+    (not selected) and count as p = 1.
     """
 
     name: str
@@ -64,6 +65,7 @@ class HypothesisResult:
     adjusted: Mapping[str, Any] = field(default_factory=dict)
     correction: str = "none"
     family_size: int = 0
+    family_not_run: int = 0
 
     def get_for_treatment(self, treatment: str) -> Any:
         """The verifier's output for ``treatment``, or None."""

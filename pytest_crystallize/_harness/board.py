@@ -11,37 +11,30 @@ data.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .._engine.atomic import write_atomic
 from .._engine.cache import CacheStats
 from .._engine.context import BASELINE_CONDITION
 from .._engine.errors import CrystallizeUsageError
-from .._engine.fingerprint import fingerprint
 from .._engine.runs import RunResult
 from .._engine.verdict import Verdict
-from .._report.documents import (
-    experiment_document,
-    markdown,
-    session_document,
-    write_json,
-    write_markdown,
-)
-from .._report.judge import judge, planned
+from .._report.judge import judge
+from .._report.planning import planned
 from .._store.baselines import baseline_path, compare, load, parse_gate
 from .collect import (
     STOPPED_ATTR,
+    VERDICTS_ATTR,
     chunk_ranges,
     prepare_artifact_dirs,
     worker_count,
 )
+from .documents import document, write_documents
 from .files import load_experiments
-from .terminal import RUNS_ATTR, VERDICT_ATTR
+from .reports import send
+from .terminal import RUNS_ATTR
 from .tracking import Tracked, incomplete, save_whole
 
 _STOPPED = "did not run: the session stopped first (-x, --maxfail, an interrupt or a crash)"
@@ -57,7 +50,9 @@ class VerdictBoard:
         self.tracked: dict[str, Tracked] = {}
         self.verdicts: list[Verdict] = []
         self.session: pytest.Session | None = None
-        self._counted = -1
+        self._counts: dict[str, tuple[int, int]] = {}  # attribute -> (items, items + verdicts)
+        self._emitting = False
+        self.others = 0  # reports of tests that are neither chunks nor verdicts
         self.cache = CacheStats()
         self.notes: list[str] = []  # said once, at the end of the terminal summary
         if getattr(config.option, "reruns", 0):  # pytest-rerunfailures
@@ -137,17 +132,33 @@ class VerdictBoard:
 
     @pytest.hookimpl
     def pytest_runtest_logstart(self, nodeid: str) -> None:
-        # pytest (or xdist) sets testscollected to the items collected; verdicts count too,
-        # so progress percentages end at 100%.
-        session = self.session
-        if session is not None and session.testscollected != self._counted:
-            verdicts = sum(len(t.planned(self.compare_label)) for t in self.tracked.values())
-            self._counted = session.testscollected = session.testscollected + verdicts
+        # pytest (or xdist) sets testscollected to the items that run, and pytest-sugar its
+        # tests_count; verdicts count too, so progress ends at 100%, never above.
+        verdicts = sum(len(t.planned(self.compare_label)) for t in self.tracked.values())
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        self._count(self.session, "testscollected", verdicts)
+        self._count(reporter, "tests_count", verdicts)
+
+    def _count(self, owner: Any, attribute: str, verdicts: int) -> None:
+        current = getattr(owner, attribute, None)
+        if not isinstance(current, int):
+            return
+        items, counted = self._counts.get(attribute, (current, -1))
+        if current != counted:  # set afresh by its owner: the items alone
+            items = current
+        self._counts[attribute] = (items, items + verdicts)
+        setattr(owner, attribute, items + verdicts)
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         tracked = self._owner(report.nodeid)
-        if tracked is None or report.nodeid in tracked.done:
+        if tracked is None:
+            self.others += not self._emitting and report.when == "setup"
+            return
+        wanted = getattr(report, VERDICTS_ATTR, None)
+        if wanted is not None and tracked.wanted is None:
+            tracked.wanted = {(str(h), str(t)): xfail for h, t, xfail in wanted}
+        if report.nodeid in tracked.done:
             return
         if str(report.outcome) == "rerun":  # pytest-rerunfailures: this attempt does not count
             tracked.chunk_runs.pop(report.nodeid, None)
@@ -172,6 +183,12 @@ class VerdictBoard:
         if str(report.when) == "???":  # xdist: the worker died while running this chunk
             tracked.done[report.nodeid] = f"{report.nodeid} did not finish: {report.longrepr}"
             self._judge_if_complete(tracked)
+        elif report.when == "setup" and report.skipped:  # a skip mark on the chunk
+            longrepr = report.longrepr
+            why = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+            first = tracked.all_chunks[report.nodeid][1].start
+            why = why.removeprefix("Skipped: ")
+            tracked.stopped[report.nodeid] = (first, "skipped", why, "")
         elif report.when == "setup" and not report.passed:
             tracked.done[report.nodeid] = f"{report.nodeid} did not run: setup {report.outcome}"
         elif report.when == "teardown":
@@ -290,6 +307,12 @@ class VerdictBoard:
                     for h, t in tracked.planned(self.compare_label)
                     if h.startswith("vs-")
                 ]
+        if tracked.wanted is not None:  # the family was judged whole; these were selected
+            verdicts = [
+                v
+                for v in verdicts
+                if (v.hypothesis, v.treatment) in tracked.wanted or v.hypothesis.startswith("vs-")
+            ]
         for verdict in verdicts:
             self._emit(tracked, verdict)
 
@@ -300,34 +323,12 @@ class VerdictBoard:
             self._emit(tracked, Verdict(tracked.name, hypothesis, treatment, outcome, message))
 
     def _emit(self, tracked: Tracked, verdict: Verdict) -> None:
+        self._emitting = True
         self.verdicts.append(verdict)
-        file = tracked.path.relative_to(self.config.rootpath).as_posix()
-        nodeid = f"{file}::{verdict.name}"
-        location = (file, None, verdict.name)
-        keywords: dict[str, Any] = dict.fromkeys(
-            (tracked.name, verdict.hypothesis, verdict.treatment, "crystallize"), 1
-        )
-        hook = self.config.hook
-        hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
-
-        def report(when: Any, outcome: Any, longrepr: Any, **extra: Any) -> None:
-            rep = pytest.TestReport(nodeid, location, keywords, outcome, longrepr, when, **extra)
-            setattr(rep, VERDICT_ATTR, verdict.to_json())
-            hook.pytest_runtest_logreport(report=rep)
-
-        outcome = verdict.outcome
-        if outcome == "inconclusive":  # --crystallize-inconclusive decides what it counts as
-            outcome = {"fail": "failed", "skip": "skipped", "pass": "passed"}[self.inconclusive]
-        tracked.reported.append((nodeid, outcome, verdict))
-        if outcome == "error":
-            report("setup", "failed", verdict.message)
-        elif outcome == "skipped":
-            report("setup", "skipped", (file, None, f"{verdict.name}: {verdict.message}"))
-        else:
-            report("setup", "passed", None)
-            report("call", outcome, verdict.message)
-        report("teardown", "passed", None, user_properties=verdict.properties())
-        hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
+        try:
+            send(self.config, tracked, verdict, self.inconclusive)
+        finally:
+            self._emitting = False
 
     # session outputs
 
@@ -335,6 +336,7 @@ class VerdictBoard:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.config.option.collectonly and any(t.done for t in self.tracked.values()):
             self.finish(_STOPPED)  # experiments cut short by an error the loop did not see
+        self._nothing_judged(session)
         config = self.config
         save_label = config.getoption("crystallize_save")
         if save_label:
@@ -344,44 +346,22 @@ class VerdictBoard:
                     f"crystallize: baseline {save_label!r} leaves out {', '.join(left)}: not "
                     f"every replicate ran and succeeded, and a baseline holds whole runs only"
                 )
-        targets = {
-            "json": config.getoption("crystallize_json"),
-            "md": config.getoption("crystallize_md"),
-            "html": config.getoption("crystallize_html"),
-        }
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if config.getoption("crystallize_no_step_summary"):
-            summary = None
-        if not any(targets.values()) and not summary:
-            return
-        document = self.document()
-        if targets["json"]:
-            write_json(Path(targets["json"]), document)
-        text = markdown(document)
-        if targets["md"]:
-            write_markdown(Path(targets["md"]), text)
-        if summary:
-            write_markdown(Path(summary), text, append=True)
-        if targets["html"]:
-            from .._report.html import render  # lazy: only --crystallize-html needs it
+        write_documents(config, self.document)
 
-            write_atomic(Path(targets["html"]), render(document))
+    def _nothing_judged(self, session: pytest.Session) -> None:
+        """Chunks ran, their experiments have verdicts, none was selected and no other test
+        ran: the session judged nothing, which is "no tests ran" (exit 5), never a pass."""
+        ran = [t for t in self.tracked.values() if t.done]
+        judgeable = any(t.experiment.hypotheses and t.experiment.treatments for t in ran)
+        if session.exitstatus == 0 and judgeable and not self.verdicts and not self.others:
+            session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
+            self.notes.append(
+                "crystallize: nothing was judged: chunks ran, but no verdict was selected "
+                "(select the experiment, a hypothesis, a treatment or a verdict)"
+            )
 
     def document(self) -> dict[str, Any]:
         """The session as plain data: the JSON report, and what Markdown and HTML show."""
-        experiments = [
-            experiment_document(
-                name=t.name,
-                file=t.path.relative_to(self.config.rootpath).as_posix(),
-                replicates=t.experiment.replicates,
-                conditions=t.conditions_selected(),
-                runs=t.runs,
-                verdicts=t.reported,
-                fingerprint=fingerprint(t.experiment),
-            )
-            for t in self.tracked.values()
-            if t.selected
-        ]
         settings = {
             "correction": self.correction,
             "inconclusive": self.inconclusive,
@@ -389,6 +369,4 @@ class VerdictBoard:
             "compare_fail": sorted(self.config.getoption("crystallize_compare_fail") or []),
             "plan": self.plan_effect is not None,
         }
-        return session_document(
-            root=self.config.rootpath, experiments=experiments, cache=self.cache, settings=settings
-        )
+        return document(self.config.rootpath, self.tracked.values(), self.cache, settings)

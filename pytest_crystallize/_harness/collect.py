@@ -16,7 +16,7 @@ import pytest
 
 from .._engine.artifacts import ArtifactPlugin
 from .._engine.cache import StepCache, check_cache_size
-from .._engine.context import BASELINE_CONDITION, FrozenContext
+from .._engine.context import FrozenContext
 from .._engine.errors import CrystallizeError
 from .._engine.experiment import Experiment
 from .._engine.run import RunPlan
@@ -102,49 +102,107 @@ def prepare_artifact_dirs(experiment: Experiment) -> None:
                 plugin.version_dir.mkdir(parents=True, exist_ok=True)
 
 
+def definition_line(experiment: Experiment, path: Path) -> int:
+    """The 0-based line of ``path`` where ``experiment`` was made (0 when made elsewhere)."""
+    where = experiment.defined_at
+    if where is not None and Path(where[0]) == path:
+        return max(where[1] - 1, 0)
+    return 0
+
+
 class ExperimentNode(pytest.Collector):
-    """One experiment: a collector per condition, the baseline first."""
+    """One experiment: a collector per condition (the baseline first), holding its chunk
+    items, then one per hypothesis, holding a verdict item per treatment."""
 
     def __init__(self, *, experiment: Experiment, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.experiment = experiment
+        for mark in experiment.marks:  # .marks(...) of the builder: pytest marks, checked
+            if isinstance(mark, pytest.MarkDecorator):
+                self.add_marker(mark)
+            else:
+                self.keywords[mark.name] = mark
+                self.own_markers.append(mark)
 
-    def collect(self) -> Iterator[ConditionNode]:
+    def collect(self) -> Iterator[ConditionNode | HypothesisNode]:
         exp = self.experiment
         names = [name for name, _ in exp.conditions()]
         ranges = chunk_ranges(exp.replicates, len(names), worker_count(self.config))
-        treatments = [t.name for t in exp.treatments]
         for index, name in enumerate(names):
-            yield ConditionNode.from_parent(
-                self,
-                name=name,
-                index=index,
-                ranges=ranges,
-                extra_keywords=treatments if name == BASELINE_CONDITION else [],
-            )
+            yield ConditionNode.from_parent(self, name=name, index=index, ranges=ranges)
+        treatments = [t.name for t in exp.treatments]
+        if treatments:
+            for hyp in exp.hypotheses:
+                yield HypothesisNode.from_parent(self, name=hyp.name, treatments=treatments)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, self.name
+        return self.path, definition_line(self.experiment, self.path), self.name
 
 
 class ConditionNode(pytest.Collector):
     """One condition of an experiment: its chunk items."""
 
-    def __init__(
-        self, *, index: int, ranges: Sequence[range], extra_keywords: Sequence[str], **kwargs: Any
-    ) -> None:
+    def __init__(self, *, index: int, ranges: Sequence[range], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.index = index
         self.ranges = ranges
-        # `-k <treatment>` must keep the baseline runs that treatment is compared with.
-        self.extra_keyword_matches.update(extra_keywords)
 
     def collect(self) -> Iterator[ChunkItem]:
         for k, replicates in enumerate(self.ranges):
             yield ChunkItem.from_parent(self, name=f"chunk-{k}", replicates=replicates)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, self.name
+        return self.path, experiment_of(self).reportinfo()[1], self.name
+
+
+class HypothesisNode(pytest.Collector):
+    """One hypothesis of an experiment: a verdict item per treatment."""
+
+    def __init__(self, *, treatments: Sequence[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.treatments = treatments
+
+    def collect(self) -> Iterator[VerdictItem]:
+        for treatment in self.treatments:
+            yield VerdictItem.from_parent(self, name=treatment)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, experiment_of(self).reportinfo()[1], self.name
+
+
+def experiment_of(node: pytest.Item | pytest.Collector) -> ExperimentNode:
+    """The experiment a condition, a hypothesis, a chunk or a verdict item belongs to."""
+    for parent in node.iter_parents():
+        if isinstance(parent, ExperimentNode):
+            return parent
+    msg = f"{node.nodeid} belongs to no experiment"
+    raise TypeError(msg)
+
+
+class VerdictItem(pytest.Item):
+    """The place of a (hypothesis, treatment) verdict in the tree, so that ``-k``, ``-m``,
+    node ids, ``--lf``, ``--sw`` and marks select it like a test. It does not run: the
+    selection (:mod:`.selection`) runs the chunks it needs instead, and the session reports
+    the verdict once they are in. One that a skip mark skips stays, and pytest skips it."""
+
+    @property
+    def hypothesis(self) -> str:
+        return self.parent.name if self.parent is not None else ""
+
+    @property
+    def treatment(self) -> str:
+        return self.name
+
+    def runtest(self) -> None:
+        msg = (
+            f"{self.nodeid} is decided from its chunks, not run: it was kept only to be "
+            f"skipped, and its skip mark did not apply when it was set up"
+        )
+        raise CrystallizeError(msg)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        node = experiment_of(self)
+        return self.path, node.reportinfo()[1], f"{node.name}::{self.hypothesis}::{self.name}"
 
 
 class ChunkFailed(CrystallizeError):
@@ -208,6 +266,7 @@ class ChunkItem(pytest.Item):
         self.replicates = replicates
         self.results: list[RunResult] = []
         self.stopped: list[Any] | None = None  # [replicate, kind, reason]: see STOPPED_ATTR
+        self.verdicts: list[list[Any]] | None = None  # what it runs for: see VERDICTS_ATTR
 
     @property
     def condition(self) -> ConditionNode:
@@ -219,11 +278,7 @@ class ChunkItem(pytest.Item):
 
     @property
     def experiment(self) -> Experiment:
-        node = self.condition.parent
-        if not isinstance(node, ExperimentNode):
-            msg = f"{self.nodeid}: a condition belongs to an experiment"
-            raise TypeError(msg)
-        return node.experiment
+        return experiment_of(self).experiment
 
     def runtest(self) -> None:
         runtime = _runtime(self.config, self.experiment)
@@ -245,6 +300,13 @@ class ChunkItem(pytest.Item):
         if errors:
             raise ChunkFailed(errors)
 
+    def iter_markers_with_node(self, name: str | None = None) -> Iterator[tuple[Any, Any]]:
+        # An xfail mark expects verdicts to fail; the replicates that feed them still run as
+        # usual, so a chunk never turns into XFAIL or XPASS.
+        for node, mark in super().iter_markers_with_node(name):
+            if mark.name != "xfail":
+                yield node, mark
+
     def repr_failure(
         self, excinfo: ExceptionInfo[BaseException], style: Any = None
     ) -> str | TerminalRepr:
@@ -258,12 +320,8 @@ class ChunkItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"{self.experiment_name}::{self.condition.name}::{self.name}"
-
-    @property
-    def experiment_name(self) -> str:
-        node = self.condition.parent
-        return node.name if node is not None else ""
+        node = experiment_of(self)
+        return self.path, node.reportinfo()[1], f"{node.name}::{self.condition.name}::{self.name}"
 
 
 # A chunk stopped by an exception that is not the user's code failing ([replicate, kind,
@@ -287,44 +345,21 @@ def stop_reason(exc: BaseException) -> tuple[str, str]:
     return "stopped", f"{name}: {message}" if message else name
 
 
+# The verdicts a chunk runs for ([[hypothesis, treatment, xfail], ...], xfail being None or
+# [reason, strict]), on each of its reports: the session owner, which under xdist collects
+# nothing, learns from it which verdicts were selected.
+VERDICTS_ATTR = "crystallize_verdicts"
+
+
 def attach_runs(item: pytest.Item, report: pytest.TestReport) -> None:
-    """Put a chunk's RunResults (and what stopped it) on its call report, as plain data that
-    xdist can send."""
-    if isinstance(item, ChunkItem):
+    """Put what a chunk runs for on its reports, and its RunResults (and what stopped it) on
+    its call report, as plain data that xdist can send."""
+    if not isinstance(item, ChunkItem):
+        return
+    if item.verdicts is not None:
+        setattr(report, VERDICTS_ATTR, item.verdicts)
+    if report.when == "call":
         setattr(report, RUNS_ATTR, [r.to_json() for r in item.results])
         if item.stopped is not None:
             setattr(report, STOPPED_ATTR, item.stopped)
         item.results = []
-
-
-def rerun_failed_experiments(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With ``--lf``, a failed verdict reruns its experiment: its chunks count as failed."""
-    lfplugin = config.pluginmanager.get_plugin("lfplugin")
-    lastfailed = getattr(lfplugin, "lastfailed", None)
-    if not lastfailed:
-        return
-    # pytest 9.2 keys the last failures by NodeId objects, earlier versions by str.
-    failed = {str(key).rsplit("::", 2)[0] for key in lastfailed if str(key).count("::") == 3}
-    by_id = not isinstance(next(iter(lastfailed)), str)
-    for item in items:
-        if isinstance(item, ChunkItem) and item.nodeid.rsplit("::", 2)[0] in failed:
-            lastfailed.setdefault(getattr(item, "id", item.nodeid) if by_id else item.nodeid, True)
-
-
-def verdict_ids(items: Sequence[pytest.Item]) -> list[str]:
-    """The node ids of the verdicts the selected chunk items will produce."""
-    experiments: dict[str, tuple[ExperimentNode, set[str]]] = {}
-    for item in items:
-        if isinstance(item, ChunkItem):
-            node = item.condition.parent
-            if isinstance(node, ExperimentNode):
-                experiments.setdefault(node.nodeid, (node, set()))[1].add(item.condition.name)
-    ids = []
-    for nodeid, (node, conditions) in experiments.items():
-        for hyp in node.experiment.hypotheses:
-            ids += [
-                f"{nodeid}::{hyp.name}::{t.name}"
-                for t in node.experiment.treatments
-                if t.name in conditions
-            ]
-    return ids

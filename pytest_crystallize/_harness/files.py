@@ -1,22 +1,33 @@
 """Experiment files: importing one, finding its experiments, and its collector.
 
 A file matching ``crystallize_files`` (or named on the command line) is imported once per
-process; every module-level :class:`Experiment` (and each experiment of a module-level
-:class:`ExperimentGraph`) becomes an :class:`~.collect.ExperimentNode`.
+process. Every module-level :class:`Experiment` becomes an :class:`~.collect.ExperimentNode`,
+and so does each experiment of a module-level :class:`ExperimentGraph` (in dependency order)
+and each one held in a module-level list, tuple or dict (one level deep).
+
+When pytest's own python plugin would not collect the file, its collector is an
+:class:`ExperimentModule`: the file's ``test_*`` functions and classes are collected as
+ordinary tests too. When pytest collects the file itself (named on the command line or
+matching ``python_files``), an :class:`ExperimentFile` yields the experiments only, so no test
+is collected twice.
 """
 
 from __future__ import annotations
 
 import traceback
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
-from _pytest.pathlib import import_path
+from _pytest.mark.structures import get_unpacked_marks
+from _pytest.pathlib import fnmatch_ex, import_path
 
 from .._engine.errors import CrystallizeError
 from .._engine.experiment import Experiment
 from .._engine.graph import ExperimentGraph
+from .._engine.lifecycle import STARTED
 from .._engine.runs import user_traceback
 from .collect import REPLICATES, ExperimentNode
 
@@ -29,51 +40,157 @@ def _user_line(exc: BaseException, path: Path) -> str:
     return f"{path}:{frames[-1].lineno}"
 
 
-def load_experiments(config: pytest.Config, path: Path) -> dict[str, Experiment]:
-    """Import ``path`` and return its module-level experiments by name, in definition order."""
-    module = import_path(
+def _import(config: pytest.Config, path: Path) -> ModuleType:
+    """The module at ``path``, imported as pytest imports test modules (once per process:
+    ``import_path`` returns the module already in ``sys.modules``)."""
+    return import_path(
         path,
         mode=config.getoption("importmode"),
         root=config.rootpath,
         consider_namespace_packages=config.getini("consider_namespace_packages"),
     )
-    replicates = config.stash.get(REPLICATES, None)
+
+
+# --- finding the experiments --------------------------------------------------------------
+
+
+def _candidates(attr: str, value: object) -> Iterator[tuple[str, str, object]]:
+    """``(label, where, value)`` for a module attribute: itself, or what a list, tuple or dict
+    holds. ``label`` names an unnamed experiment; ``where`` says where it was found."""
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield f"{attr}-{index}", f"{attr}[{index}]", item
+    elif isinstance(value, dict):
+        for index, (key, item) in enumerate(value.items()):
+            label = key if isinstance(key, str) else f"{attr}-{index}"
+            yield label, f"{attr}[{key!r}]", item
+    else:
+        yield attr, attr, value
+
+
+def _members(label: str, value: object) -> Iterable[tuple[str, Experiment]]:
+    """The experiments of one value: itself, or a graph's in dependency order."""
+    if isinstance(value, ExperimentGraph):
+        return [(name, value.experiments[name]) for name in value.order]
+    return [(label, value)] if isinstance(value, Experiment) else []
+
+
+def experiments_in(module: ModuleType, path: Path, replicates: int | None) -> dict[str, Experiment]:
+    """``module``'s experiments by name, in definition order, each object once.
+
+    Two different experiments with one name are an error naming both places.
+    """
     found: dict[str, Experiment] = {}
+    where_found: dict[str, str] = {}
     seen: set[int] = set()
     for attr, value in vars(module).items():
-        # A graph contributes its experiments in dependency order.
-        members = (
-            [(n, value.experiments[n]) for n in value.order]
-            if isinstance(value, ExperimentGraph)
-            else [(attr, value)]
-        )
-        for label, exp in members:
-            if not isinstance(exp, Experiment) or id(exp) in seen:
-                continue
-            seen.add(id(exp))
-            name = exp.name or label
-            if name in found:
-                msg = f"{path}: two experiments are named {name!r}; give each a unique name"
-                raise CrystallizeError(msg)
-            found[name] = exp.overridden(None, None, replicates) if replicates else exp
+        if attr.startswith("__") and isinstance(value, (list, tuple, dict)):
+            continue  # __builtins__, __all__...: never a user's experiments
+        for label, where, item in _candidates(attr, value):
+            for member_label, exp in _members(label, item):
+                if id(exp) in seen:
+                    continue  # the same object twice (a variable and a list): once
+                seen.add(id(exp))
+                name = exp.name or member_label
+                if name in found:
+                    msg = (
+                        f"{path}: two experiments are named {name!r}; give each a unique name "
+                        f"(found as {where_found[name]} and {where})"
+                    )
+                    raise CrystallizeError(msg)
+                where_found[name] = where
+                found[name] = exp.overridden(None, None, replicates) if replicates else exp
     return found
 
 
+def load_experiments(config: pytest.Config, path: Path) -> dict[str, Experiment]:
+    """Import ``path`` and return its module-level experiments by name, in definition order."""
+    return experiments_in(_import(config, path), path, config.stash.get(REPLICATES, None))
+
+
+# --- the collectors -------------------------------------------------------------------------
+
+
+def _collect_error(node: pytest.File, exc: Exception) -> pytest.Collector.CollectError:
+    """A collection error at the user's line, with the user's traceback (not the framework's)."""
+    where = _user_line(exc, node.path)
+    detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    shown = user_traceback(exc) if not isinstance(exc, CrystallizeError) else ""
+    msg = f"{where}: {detail}"
+    if shown:
+        msg += f"\n\n{shown}"
+    return node.CollectError(msg)
+
+
+def _import_file(node: pytest.File) -> ModuleType:
+    """Import the node's file; warn if importing it ran an experiment (a module-level run)."""
+    before = STARTED.count
+    try:
+        return _import(node.config, node.path)
+    except pytest.skip.Exception:
+        raise
+    except Exception as exc:
+        raise _collect_error(node, exc) from exc
+    finally:
+        if STARTED.count > before:
+            # What node.warn does, without its lookup of the module's object: on a Module
+            # that would import the file again from inside its own import.
+            warning = pytest.PytestCollectionWarning(_run_on_import(node, STARTED.count - before))
+            warnings.warn_explicit(warning, category=None, filename=str(node.path), lineno=1)
+
+
+def _run_on_import(node: pytest.File, runs: int) -> str:
+    ran = f"experiment {STARTED.last!r}" + (f" and {runs - 1} more" if runs > 1 else "")
+    return (
+        f"{node.path.name} ran {ran} while being imported: a module-level run() (such as "
+        f"`result = exp.run()` or `graph.run()`) executes on import in every process that "
+        f"imports the file, once per xdist worker, on top of the chunks pytest --crystallize "
+        f'runs. Guard it with `if __name__ == "__main__":` so it runs only as a script.'
+    )
+
+
+def _experiment_nodes(node: pytest.File, module: ModuleType) -> Iterator[ExperimentNode]:
+    try:
+        experiments = experiments_in(module, node.path, node.config.stash.get(REPLICATES, None))
+    except Exception as exc:
+        raise _collect_error(node, exc) from exc
+    for name, experiment in experiments.items():
+        yield ExperimentNode.from_parent(node, name=name, experiment=experiment)
+
+
 class ExperimentFile(pytest.File):
-    """A file matching ``crystallize_files``: one collector per module-level Experiment."""
+    """An experiment file pytest also collects as a test module: its experiments only."""
 
     def collect(self) -> Iterator[ExperimentNode]:
-        try:
-            experiments = load_experiments(self.config, self.path)
-        except pytest.skip.Exception:
-            raise
-        except Exception as exc:
-            where = _user_line(exc, self.path)
-            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            shown = user_traceback(exc) if not isinstance(exc, CrystallizeError) else ""
-            msg = f"{where}: {detail}"
-            if shown:
-                msg += f"\n\n{shown}"
-            raise self.CollectError(msg) from exc
-        for name, experiment in experiments.items():
-            yield ExperimentNode.from_parent(self, name=name, experiment=experiment)
+        module = _import_file(self)
+        # The module's pytestmark applies to its experiments (pytest.Module does this itself).
+        for mark in get_unpacked_marks(module):
+            self.keywords[mark.name] = mark
+            self.own_markers.append(mark)
+        yield from _experiment_nodes(self, module)
+
+
+class ExperimentModule(pytest.Module):
+    """An experiment file pytest would not collect: its tests, then its experiments."""
+
+    def _getobj(self) -> ModuleType:
+        module = _import_file(self)
+        self.config.pluginmanager.consider_module(module)  # as pytest.Module: pytest_plugins
+        return module
+
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        yield from super().collect()
+        yield from _experiment_nodes(self, self.obj)
+
+
+def collector(parent: pytest.Collector, path: Path) -> pytest.File:
+    """The collector for an experiment file: a module of tests too, unless pytest collects
+    the file itself (it is named on the command line or matches ini ``python_files``)."""
+    config = parent.config
+    python_collects = config.pluginmanager.has_plugin("python") and (
+        parent.session.isinitpath(path)
+        or any(fnmatch_ex(pattern, path) for pattern in config.getini("python_files"))
+    )
+    if python_collects:
+        return ExperimentFile.from_parent(parent, path=path)
+    return ExperimentModule.from_parent(parent, path=path)

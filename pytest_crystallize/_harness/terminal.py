@@ -37,6 +37,11 @@ def verdict_status(report: pytest.TestReport) -> tuple[str, str, Any] | None:
     data = getattr(report, VERDICT_ATTR, None)
     if data is None:
         return None
+    if hasattr(report, "wasxfail"):  # an xfail mark: pytest's words, with the p-value
+        category, letter, word = (
+            ("xpassed", "X", "XPASS") if report.passed else ("xfailed", "x", "XFAIL")
+        )
+        return category, letter, (f"{word} p={_p(data['pvalue'])}", {"yellow": True})
     word = "PASSED" if report.passed else "FAILED"
     if data["outcome"] == "inconclusive":
         word = f"INCONCLUSIVE ({word.lower()})"

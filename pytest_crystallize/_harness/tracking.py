@@ -31,6 +31,9 @@ class Tracked:
     complete: bool = False  # judged on every run, none failed: worth saving as a baseline
     stored: Mapping[str, Any] | None = None  # the saved baseline to compare with
     reported: list[tuple[str, str, Verdict]] = field(default_factory=list)
+    # The selected verdicts, from the chunks' reports: (hypothesis, treatment) -> the xfail
+    # mark's [reason, strict] or None. None until a report said (then: every verdict).
+    wanted: dict[tuple[str, str], list[Any] | None] | None = None
 
     @property
     def runs(self) -> list[RunResult]:
@@ -60,7 +63,11 @@ class Tracked:
 
     def planned(self, label: str | None) -> list[tuple[str, str]]:
         """The (hypothesis, treatment) pairs of the verdicts this experiment will report."""
-        pairs = [(h.name, t) for h in self.experiment.hypotheses for t in self.treatments()]
+        pairs = (
+            list(self.wanted)
+            if self.wanted is not None
+            else [(h.name, t) for h in self.experiment.hypotheses for t in self.treatments()]
+        )
         if label and self.stored is not None and self._has(BASELINE_CONDITION):
             saved = self.stored["conditions"].get(BASELINE_CONDITION, {}).get("metrics", {})
             pairs += [(f"vs-{label}", metric) for metric in sorted(saved)]

@@ -12,7 +12,7 @@ data, and never a NaN or infinite number in a report.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from .._engine.context import BASELINE_CONDITION
@@ -31,7 +31,6 @@ from .._engine.plain import plain
 from .._engine.results import ConditionMetrics, HypothesisResult, build_metrics
 from .._engine.runs import RunResult, user_traceback
 from .._engine.verdict import Verdict
-from ..stats._power import pilot_plan
 
 
 class _Call(NamedTuple):
@@ -178,8 +177,15 @@ def _decide(
     main = mappings[k]
     alpha = alpha_of(hyp.verifier, main)
     degenerate = tuple(m["reason"] for m in mappings if m.get("effect_size_name") == "none")
-    warned = result.warnings.get(treatment, ())
+    warned = list(result.warnings.get(treatment, ()))
     p_adj = adjusted[k] if k < len(adjusted) else None
+    if result.family_not_run and p_adj is not None and result.correction != "none":
+        warned.append(
+            f"{result.family_not_run} of the family's {result.family_size} comparisons did "
+            f"not run in this session (not selected); each counts as p = 1 in the "
+            f"{result.correction} correction, so the adjusted p-value is at least the whole "
+            f"family's"
+        )
     return _Decision(
         outcome=outcome,
         calls=tuple(calls),
@@ -343,6 +349,10 @@ def judge(
         )
     conditions = [BASELINE_CONDITION, *treatments]
     metrics = build_metrics(runs, conditions, experiment.replicates)
+    # The family is the experiment's definition: a comparison whose treatment did not run
+    # (not selected) still counts, as p = 1.
+    absent = len([t for t in experiment.treatments if t.name not in treatments])
+    not_run = absent * sum(len(h.groups or ((),)) for h in experiment.hypotheses)
     try:
         check_metrics(experiment.hypotheses, metrics, name)
         evaluated = evaluate(
@@ -351,6 +361,7 @@ def judge(
             BASELINE_CONDITION,
             treatments,
             experiment.correction or correction,
+            not_run=not_run,
         )
     except (MissingMetricError, HypothesisError) as exc:
         cause = exc.__cause__
@@ -367,33 +378,3 @@ def judge(
             )
             verdicts.append(Verdict(name, hyp.name, treatment, "error", message))
     return verdicts
-
-
-def planned(
-    verdicts: Sequence[Verdict],
-    experiment: Experiment,
-    runs: Sequence[RunResult],
-    effect: tuple[float, bool],
-) -> list[Verdict]:
-    """``--crystallize-plan``: the runs are a pilot; each verdict becomes a skip that says how
-    many replicates detect ``effect`` (absolute, or relative to the baseline mean) with 80%
-    power, from the standard deviation of the pilot's paired differences."""
-    conditions = [BASELINE_CONDITION, *{v.treatment: None for v in verdicts}]
-    metrics = build_metrics(runs, conditions, experiment.replicates)
-    out = []
-    for verdict in verdicts:
-        if not verdict.metrics or verdict.outcome == "error":
-            out.append(verdict)
-            continue
-        metric = verdict.metrics[0]
-        base, treated = metrics[BASELINE_CONDITION], metrics[verdict.treatment]
-        message = pilot_plan(
-            base.metrics.get(metric, []),
-            treated.metrics.get(metric, []),
-            metric,
-            effect,
-            alpha=verdict.alpha or 0.05,
-            mde=verdict.mde,
-        )
-        out.append(replace(verdict, outcome="skipped", message=message))
-    return out
