@@ -115,6 +115,31 @@ def test_two_experiments_with_one_name_in_a_variable_and_a_dict_are_a_collection
     )
 
 
+@with_and_without_workers
+def test_one_name_in_two_files_is_a_collection_error_naming_both_an_import_is_not(
+    ourtester: pytest.Pytester, dist: list[str]
+) -> None:
+    ourtester.makepyfile(
+        experiment_a=HEADER + 'demo = build("demo")\n',
+        experiment_b=HEADER + 'demo = build("demo")\n',
+        # The same experiment imported into another file is collected once, where first seen.
+        experiment_c="from experiment_a import demo\n",
+    )
+    go_on = "--continue-on-collection-errors"  # as xdist does: the rest still runs
+    result = ourtester.runpytest("--crystallize", "-rA", go_on, *dist)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR collecting experiment_b.py*",
+            "experiment_b.py: experiment 'demo' is also defined in experiment_a.py; an "
+            "experiment name is unique in a session (it names the verdicts, the reports, the "
+            "step cache and the data/demo artifacts folder): rename one of them",
+        ]
+    )
+    result.stdout.fnmatch_lines(["PASSED experiment_a.py::demo::baseline::chunk-0"])
+    result.stdout.no_fnmatch_line("*experiment_c.py::demo*")
+
+
 # --- test functions and classes, imported once per process ----------------------------------
 
 MIXED = """

@@ -149,12 +149,29 @@ def _run_on_import(node: pytest.File, runs: int) -> str:
     )
 
 
+# Experiment name -> (file, where it was made), over the session: a name is unique in it.
+_NAMED = pytest.StashKey[dict[str, tuple[Path, tuple[str, int] | None]]]()
+
+
 def _experiment_nodes(node: pytest.File, module: ModuleType) -> Iterator[ExperimentNode]:
     try:
         experiments = experiments_in(module, node.path, node.config.stash.get(REPLICATES, None))
     except Exception as exc:
         raise _collect_error(node, exc) from exc
+    named = node.config.stash.setdefault(_NAMED, {})
     for name, experiment in experiments.items():
+        path, made = named.setdefault(name, (node.path, experiment.defined_at))
+        if path != node.path:
+            if made is not None and made == experiment.defined_at:
+                continue  # one experiment imported into another file: collected where first seen
+            root = node.config.rootpath
+            first, second = (p.relative_to(root).as_posix() for p in (path, node.path))
+            msg = (
+                f"{second}: experiment {name!r} is also defined in {first}; an experiment name "
+                f"is unique in a session (it names the verdicts, the reports, the step cache "
+                f"and the data/{name} artifacts folder): rename one of them"
+            )
+            raise node.CollectError(msg)
         yield ExperimentNode.from_parent(node, name=name, experiment=experiment)
 
 
