@@ -80,12 +80,14 @@ def test_ini_crystallize_files_replaces_the_file_patterns(
 def test_the_default_patterns_match_both_prefix_and_suffix_names(
     ourtester: pytest.Pytester, write_experiment: Callable[..., Path]
 ) -> None:
-    write_experiment("speed_experiment")
+    # Experiment names are unique in a session: the second file names its experiment "speed".
+    write_experiment("speed_experiment", experiments={"speed": {"boost": 5.0, "flat": 0.0}})
     write_experiment("experiment_demo")
-    write_experiment("demo_trial")  # matches neither pattern
+    write_experiment("demo_trial", experiments={"trial": {"boost": 5.0}})  # matches no pattern
     result = ourtester.runpytest("--crystallize", "--collect-only", "-q")
     ids = collected_ids(result)
-    assert ids == CHUNK_IDS + [i.replace("experiment_demo", "speed_experiment") for i in CHUNK_IDS]
+    speed = [i.replace("experiment_demo.py::demo", "speed_experiment.py::speed") for i in CHUNK_IDS]
+    assert ids == CHUNK_IDS + speed
 
 
 def test_disabling_the_plugin_makes_the_flag_a_usage_error(
