@@ -116,6 +116,7 @@ def test_an_unannotated_experiment_raises_no_false_alarm(mypy_cache: Path) -> No
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.usefixtures("in_tmp_path")  # what it writes (data/typed) stays in tmp_path
 def test_the_typed_experiment_also_runs(capsys: pytest.CaptureFixture[str]) -> None:
     runpy.run_path(str(TYPING / "experiment_ok.py"), run_name="__main__")
     out = capsys.readouterr().out
