@@ -13,7 +13,7 @@ Module map (each wing imports only the wings below it; tests/test_architecture.p
                    chunks and verdicts (collect), selection that keeps experiments whole
                    (selection), the verdict board (board, tracking), verdicts as reports
                    (reports), session documents (documents), terminal output (terminal),
-                   xdist hooks (xdist)
+                   the step cache's setup and upkeep (stepcache), xdist hooks (xdist)
     _report/       the judge (verdict decisions and messages), pilot plans (planning), JSON and
                    Markdown documents, HTML
     _store/        baselines saved and compared across commits
@@ -22,9 +22,9 @@ Module map (each wing imports only the wings below it; tests/test_architecture.p
     _engine/       what runs an experiment, in a script or a worker: context, steps (sources,
                    injection, registry), treatments, inputs, experiment, builder, definition
                    checks, names, run plan, lifecycle, execution, seeds, plugins, artifacts,
-                   step cache, fingerprints, atomic writes, verifiers, hypotheses, the gate on
-                   complete data, family correction, numbers, results, errors, graphs,
-                   upstream runs; never imports pytest
+                   step cache and its signing key, fingerprints, atomic writes, verifiers,
+                   hypotheses, the gate on complete data, family correction, numbers, results,
+                   errors, graphs, upstream runs; never imports pytest
 """
 
 from __future__ import annotations

@@ -41,10 +41,11 @@ def pytest_configure(config: pytest.Config) -> None:
     from ._engine.errors import CrystallizeUsageError  # deferred: see above
     from ._harness import board as _verdicts  # deferred: see above
     from ._harness import collect as _collect  # deferred: see above
+    from ._harness.stepcache import configure_cache  # deferred: see above
 
     try:  # bad settings are usage errors: a clear line and exit code 4, not a traceback
         config.stash[_collect.REPLICATES] = setting(config, "crystallize_replicates")
-        _collect.configure_cache(config)
+        configure_cache(config)
         board = None if hasattr(config, "workerinput") else _verdicts.VerdictBoard(config)
     except CrystallizeUsageError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -114,7 +115,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if session.config.stash.get(_ENABLED, False):
-        from ._harness.collect import finish_cache, teardown_runtimes  # deferred: --crystallize
+        from ._harness.collect import teardown_runtimes  # deferred: only with --crystallize
+        from ._harness.stepcache import finish_cache  # deferred: only with --crystallize
 
         teardown_runtimes(session.config)
         finish_cache(session.config)
@@ -134,10 +136,11 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
 def pytest_report_header(config: pytest.Config) -> str | None:
     if not config.stash.get(_ENABLED, False):
         return None
-    from ._harness.collect import CACHE_ROOT, worker_count  # deferred: only with --crystallize
+    from ._harness.collect import worker_count  # deferred: only with --crystallize
+    from ._harness.stepcache import CACHE_OFF, CACHE_ROOT  # deferred: only with --crystallize
     from ._harness.terminal import header_line  # deferred: only with --crystallize
 
-    off = (
+    off = config.stash.get(CACHE_OFF, None) or (
         "-p no:cacheprovider"
         if getattr(config, "cache", None) is None
         else "--crystallize-no-cache or ini crystallize_no_cache"

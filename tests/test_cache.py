@@ -528,18 +528,18 @@ def test_an_entry_signed_under_another_key_is_rejected_and_rewritten(
 ) -> None:
     log = tmp_path / "log"
     exp = build(noisy(log=str(log)), record(), replicates=1)
-    monkeypatch.setenv("CRYSTALLIZE_CACHE_KEY", "alpha")
+    monkeypatch.setenv("CRYSTALLIZE_CACHE_KEY", "alpha-0123456789abcdef")
     first = exp.run()
     assert not (tmp_path / "xdg").exists()  # no key file when the key is configured
     assert exp.run().cache_stats["hits"] == 1
-    monkeypatch.setenv("CRYSTALLIZE_CACHE_KEY", "beta")
+    monkeypatch.setenv("CRYSTALLIZE_CACHE_KEY", "beta-0123456789abcdef")
     other = exp.run()
     assert other.cache_stats["rejected"] == 1
     assert other.cache_stats["misses"] == 1
     assert other.cache_stats["hits"] == 0
     assert executions(log) == 2
     assert scores(other) == scores(first)
-    assert exp.run().cache_stats["hits"] == 1  # rewritten under "beta"
+    assert exp.run().cache_stats["hits"] == 1  # rewritten under the "beta" key
 
 
 KEY_TRIALS = 20

@@ -129,7 +129,7 @@ def artifact_files(root: Path) -> dict[str, bytes]:
     return {
         str(path.relative_to(root)): path.read_bytes()
         for path in sorted(root.rglob("*"))
-        if path.is_file()
+        if path.is_file() and not path.name.startswith(".crystallize")  # the plugin's own marks
     }
 
 

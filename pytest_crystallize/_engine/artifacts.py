@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import threading
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,18 @@ from typing import TYPE_CHECKING, Any
 from .atomic import write_atomic
 from .context import REPLICATE_KEY, FrozenContext
 from .fingerprint import fingerprint
+from .locks import Hold, exclusive
 from .names import check_name
+from .paths import (
+    ROOT_LOCK,
+    VERSION_MARKER,
+    claim,
+    contained,
+    refuse_foreign,
+    retain,
+    session_version,
+    version_numbers,
+)
 from .plain import plain
 from .plugins import BasePlugin
 from .runs import RunResult
@@ -33,12 +45,18 @@ METADATA_FILENAME = "metadata.json"
 class ArtifactPlugin(BasePlugin):
     """Writes the files steps add with ``ctx.artifacts.add(name, data)``.
 
-    Layout: ``<root_dir>/<experiment>/v<N>/replicate_<i>/<condition>/<step>/<name>``. With
-    ``versioned=False`` every run writes ``v0``, which is emptied first so no file of an earlier
-    run is mixed in; with ``versioned=True`` each run writes a new version and only the newest
-    ``artifact_retention`` versions are kept (``<= 0`` keeps all), the older kept ones losing
-    their files larger than ``big_file_threshold_mb``. Files are written where the run executes
-    (thread, process, xdist worker) and their paths travel back on the run's result.
+    Layout: ``<root_dir>/<experiment>/v<N>/replicate_<i>/<condition>/<step>/<name>``. A
+    relative ``root_dir`` starts from the current directory in a script and from the rootdir
+    under pytest. Each run (each pytest session) claims its own version folder: with
+    ``versioned=False`` that is ``v0``, emptied first so no file of an earlier run is mixed in
+    (or, while another session is writing ``v0``, the next free version); with
+    ``versioned=True`` a new version, and only the newest ``artifact_retention`` versions are
+    kept (``<= 0`` keeps all), the older kept ones losing their files larger than
+    ``big_file_threshold_mb``. Only folders under the root, and versions the plugin made (they
+    hold a ``.crystallize-version`` file), are ever written, emptied or removed (see
+    :mod:`.paths`). Files are written where the run executes (thread, process, xdist worker)
+    and their paths travel back on the run's result; under pytest the version is claimed when
+    the first file is written, so an experiment that writes none makes no folder.
     """
 
     def __init__(
@@ -53,25 +71,88 @@ class ArtifactPlugin(BasePlugin):
         self.artifact_retention = artifact_retention
         self.big_file_threshold_mb = big_file_threshold_mb
         self.version_dir: Path | None = None
+        self.base: Path | None = None  # where a relative root_dir starts (None: cwd)
+        self._session: str | None = None  # pytest: the first file claims this session's version
+        self._hold: Hold | None = None
+        self._mutex = threading.Lock()
+        self._checked: set[Path] = set()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.update(_hold=None, _mutex=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _mutex=threading.Lock())
+
+    def root(self) -> Path:
+        """The artifact root, relative when it starts from the current directory."""
+        if self.base is None or self.root_dir.is_absolute():
+            return self.root_dir
+        if os.path.realpath(self.base) == os.path.realpath(os.curdir):
+            return self.root_dir
+        return self.base / self.root_dir
 
     def experiment_dir(self, experiment: Experiment) -> Path:
         """The folder of ``experiment``'s artifacts: one ``v<N>`` folder per version."""
-        return self.root_dir / experiment.artifact_name
+        return self.root() / experiment.artifact_name
 
     def versions(self, experiment: Experiment) -> list[int]:
         """The version numbers on disk, oldest first."""
-        return _version_numbers(self.experiment_dir(experiment))
+        return version_numbers(self.experiment_dir(experiment))
 
     def before_run(self, experiment: Experiment) -> None:
-        versions = self.versions(experiment)
-        if getattr(experiment, "strategy", "rerun") == "resume":
-            version = versions[-1] if versions else 0  # continue the newest version
-        elif self.versioned:
-            version = versions[-1] + 1 if versions else 0
-        else:
-            version = 0
-            shutil.rmtree(self.experiment_dir(experiment) / "v0", ignore_errors=True)
-        self.version_dir = self.experiment_dir(experiment) / f"v{version}"
+        self.release()
+        resume = getattr(experiment, "strategy", "rerun") == "resume"
+        self.version_dir = self._claim(experiment, uuid.uuid4().hex, resume=resume)
+
+    def join_session(self, base: Path, session: str) -> None:
+        """Under pytest: files go to the version of ``session``, claimed by the first one
+        written in any of its processes; a relative root starts from ``base``."""
+        self.release()
+        self.base, self._session, self.version_dir = base, session, None
+
+    def leave_session(self) -> None:
+        """The session is over in this process: stop writing, let others have the version."""
+        self.release()
+        self._session = self.version_dir = None
+
+    def finish_session(self, experiment: Experiment, session: str) -> None:
+        """The owner, at the end of a session that wrote files: apply the retention."""
+        exp_dir = self.experiment_dir(experiment)
+        if self.versioned and session_version(exp_dir, session) is not None:
+            with exclusive(self.root() / ROOT_LOCK):
+                self._retain(experiment)
+
+    def release(self) -> None:
+        """Stop holding the version: other sessions may empty or remove it again."""
+        if self._hold is not None:
+            self._hold.release()
+            self._hold = None
+
+    def _owner(self, experiment: Experiment) -> str:
+        return f"experiment {experiment.artifact_name!r}"
+
+    def _claim(self, experiment: Experiment, session: str, *, resume: bool) -> Path:
+        root, owner = self.root(), self._owner(experiment)
+        exp_dir = contained(root, root / experiment.artifact_name, owner)
+        refuse_foreign(
+            root, exp_dir, versioned=self.versioned, resume=resume, owner=owner, locked=False
+        )
+        exp_dir.mkdir(parents=True, exist_ok=True)
+        contained(root, exp_dir, owner)
+        with exclusive(root / ROOT_LOCK):
+            version = claim(
+                root, exp_dir, session, versioned=self.versioned, resume=resume, owner=owner
+            )
+            self._hold = Hold(version / VERSION_MARKER)
+        self._checked = set()
+        return version
+
+    def _retain(self, experiment: Experiment) -> None:
+        if self.versioned:
+            size = self.big_file_threshold_mb * 1024 * 1024
+            retain(self.experiment_dir(experiment), self.artifact_retention, size)
 
     def completed_runs(self, experiment: Experiment) -> list[RunResult]:
         """The runs of conditions that finished without error in this version, if it was made
@@ -105,9 +186,18 @@ class ArtifactPlugin(BasePlugin):
         ctx: FrozenContext,
         files: dict[str, bytes],
     ) -> dict[str, str] | None:
-        if self.version_dir is None:
-            return None  # outside run(): experiment.apply() writes nothing
-        folder = self.version_dir / f"replicate_{ctx['replicate']}" / ctx["condition"] / step.name
+        version = self.version_dir
+        if version is None:
+            if self._session is None:
+                return None  # outside run(): experiment.apply() writes nothing
+            with self._mutex:
+                if self.version_dir is None:
+                    self.version_dir = self._claim(experiment, self._session, resume=False)
+                version = self.version_dir
+        folder = version / f"replicate_{ctx['replicate']}" / ctx["condition"] / step.name
+        if folder not in self._checked:
+            contained(self.root(), folder, self._owner(experiment))
+            self._checked.add(folder)
         for name, data in files.items():
             write_atomic(folder / name, data)
         return {name: str(folder / name) for name in files}
@@ -119,6 +209,7 @@ class ArtifactPlugin(BasePlugin):
         """
         if self.version_dir is None:
             return
+        owner = self._owner(experiment)
         manifest: dict[str, list[str]] = {}
         for run in result.runs:
             for step_name, name, _ in run.artifacts:
@@ -135,7 +226,7 @@ class ArtifactPlugin(BasePlugin):
         write_atomic(self.version_dir / METADATA_FILENAME, json.dumps(metadata).encode())
         metrics = result.metrics
         for condition in (metrics.baseline, *metrics.treatments.values()):
-            folder = self.version_dir / condition.name
+            folder = contained(self.root(), self.version_dir / condition.name, owner)
             runs = [r for r in result.runs if r.condition == condition.name]
             payload = {
                 "metrics": condition.metrics,  # per replicate; NaN written as NaN
@@ -151,20 +242,10 @@ class ArtifactPlugin(BasePlugin):
                 marker.unlink(missing_ok=True)
             else:
                 marker.touch()
-        self._apply_retention(experiment)
-
-    def _apply_retention(self, experiment: Experiment) -> None:
-        if not self.versioned or self.artifact_retention <= 0:
-            return
-        versions = self.versions(experiment)
-        base = self.experiment_dir(experiment)
-        for old in versions[: -self.artifact_retention]:
-            shutil.rmtree(base / f"v{old}", ignore_errors=True)
-        limit = self.big_file_threshold_mb * 1024 * 1024
-        for kept in versions[-self.artifact_retention : -1]:
-            for path in (base / f"v{kept}").rglob("*"):
-                if path.is_file() and path.stat().st_size > limit:
-                    path.unlink()
+        if self.versioned:
+            with exclusive(self.root() / ROOT_LOCK):
+                self._retain(experiment)
+        self.release()
 
     def __repr__(self) -> str:
         return f"ArtifactPlugin(root_dir={str(self.root_dir)!r}, versioned={self.versioned!r})"
@@ -198,13 +279,6 @@ def _load_results(version_dir: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _version_numbers(exp_dir: Path) -> list[int]:
-    if not exp_dir.is_dir():
-        return []
-    names = (p.name[1:] for p in exp_dir.iterdir() if p.is_dir() and p.name.startswith("v"))
-    return sorted(int(v) for v in names if v.isdigit())
-
-
 def load_metrics(
     exp_dir: str | os.PathLike[str], version: int | None = None
 ) -> tuple[int, dict[str, Any], dict[str, dict[str, Any]]]:
@@ -213,7 +287,7 @@ def load_metrics(
     ``exp_dir`` is ``<root_dir>/<experiment>``; the newest version unless ``version`` is
     given; ``(-1, {}, {})`` when nothing was saved.
     """
-    versions = _version_numbers(Path(exp_dir))
+    versions = version_numbers(Path(exp_dir))
     if version is None:
         if not versions:
             return -1, {}, {}
@@ -230,7 +304,7 @@ def load_all_metrics(
 
     Returns ``(latest version, baseline of it, {treatment: (version, metrics)})``.
     """
-    versions = [v for v in _version_numbers(Path(exp_dir)) if version is None or v <= version]
+    versions = [v for v in version_numbers(Path(exp_dir)) if version is None or v <= version]
     if not versions:
         return -1, {}, {}
     treatments: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -259,7 +333,7 @@ class DiskArtifact(DataSource):
     def fetch(self, ctx: FrozenContext) -> Path:
         plugin = self.experiment.get_plugin(ArtifactPlugin) or ArtifactPlugin()
         base = plugin.experiment_dir(self.experiment)
-        versions = _version_numbers(base)
+        versions = version_numbers(base)
         replicate = ctx[REPLICATE_KEY] % self.experiment.replicates
         path = (
             base

@@ -6,7 +6,9 @@ a hit replays the step exactly. Layout: ``<root>/<key[:2]>/<key>.entry``, each f
 ``MAGIC | HMAC-SHA256(payload) | payload`` where the payload is a pickle. An entry whose
 signature does not verify is never unpickled; a truncated or corrupt one is a miss that the
 next store rewrites. Writes go to a temporary file in the same folder, then ``os.replace``, so
-readers never see a torn entry.
+readers never see a torn entry. The signing key and when it is trusted: :mod:`.signing`; a
+cache whose key is not trusted, or whose folder cannot be written, runs uncached (one
+warning), and never fails a step.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import os
 import pickle
 import random
 import sys
-import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,10 @@ from .atomic import write_atomic
 from .errors import CrystallizeUsageError
 from .fingerprint import KeyedHash, digest_value, update_value
 from .plugins import BasePlugin
+from .signing import KEY_ENV as KEY_ENV
+from .signing import UnusableKeyError, warn_once
+from .signing import key_file as key_file
+from .signing import signing_key as signing_key
 
 if TYPE_CHECKING:
     from .context import FrozenContext
@@ -37,47 +43,11 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 _MAGIC = b"CRYSTAL" + bytes([FORMAT_VERSION])
 _SIG = 32
-KEY_ENV = "CRYSTALLIZE_CACHE_KEY"
 DIR_ENV = "CRYSTALLIZE_CACHE_DIR"
-
-
-def key_file() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-    return Path(base) / "pytest-crystallize" / "cache-signing-key"
-
-
-_MIN_KEY = 32
-
-
-def signing_key() -> bytes:
-    """``$CRYSTALLIZE_CACHE_KEY``, else a per-user random key kept in a 0600 file.
-
-    The file appears whole or not at all (written aside, then hard-linked into place), so a
-    process never signs with a half-written key; a file too short to be a key is replaced.
-    """
-    configured = os.environ.get(KEY_ENV)
-    if configured:
-        return configured.encode("utf-8")
-    path = key_file()
-    try:
-        existing: bytes | None = path.read_bytes()
-    except FileNotFoundError:
-        existing = None
-    if existing is not None and len(existing) >= _MIN_KEY:
-        return existing
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".key.")  # mode 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(os.urandom(32).hex().encode())
-        if existing is not None:
-            os.replace(tmp, path)  # an empty or truncated key file is not a key
-        else:
-            with contextlib.suppress(FileExistsError):  # another process published first
-                os.link(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path.read_bytes()
+# When this process started using the cache: temporary files older than this were left by
+# writers that died (a finished write renames its file at once), so clear() and evict()
+# remove them unless told the session's own start.
+_STARTED = time.time()
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +91,17 @@ class CacheStats:
 
 @dataclass
 class StepCache:
-    """The cache of cacheable steps under ``root``; picklable, so workers get a copy."""
+    """The cache of cacheable steps under ``root``; picklable, so workers get a copy.
+
+    Without a ``key``, the signing key is :func:`~.signing.signing_key`'s; when that key
+    cannot be trusted or created, the cache is off in this process (one warning): every
+    step is a miss, no entry is read (so none is unpickled) and none is written.
+    """
 
     root: Path
     key: bytes | None = field(default=None, repr=False)
     _prefix: bytes = field(default=b"", init=False, repr=False)
+    _off: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -134,7 +110,12 @@ class StepCache:
 
     def _secret(self) -> bytes:
         if self.key is None:
-            self.key = signing_key()
+            try:
+                self.key = signing_key()  # a key too short raises: a usage error
+            except UnusableKeyError as exc:
+                warn_once(str(exc))
+                self._off = True
+                self.key = os.urandom(32)  # step keys are still computed, never looked up
         return self.key
 
     def _sign(self, key: str, payload: Any) -> bytes:
@@ -155,19 +136,31 @@ class StepCache:
         params: Any,
         data: Any,
         seed: tuple[int, int, int] | None,
+        extra: Callable[[Any], None] | None = None,
     ) -> str:
-        """The key of a step call: code, resolved parameters, input, and seed (if random)."""
+        """The key of a step call: code, resolved parameters, input, and seed (if random).
+
+        ``extra(h)`` feeds the rest of what the step reads into the key's hash ``h``: the
+        module-level data its code reads, the files it declares (large buffers go through
+        ``h``'s fast buffer hash).
+        """
         h = KeyedHash(self._prefix, self._secret())
         h.update(code)
         update_value(h, params)
         update_value(h, data)
         update_value(h, seed)
+        if extra is not None:
+            extra(h)
         return h.hexdigest()
 
     # --- entries ------------------------------------------------------------------------
 
     def load(self, key: str, stats: CacheStats) -> CacheEntry | None:
         """The entry under ``key``, or ``None`` (a miss; counted in ``stats``)."""
+        self._secret()
+        if self._off:  # an untrusted key: nothing signed with it may be unpickled
+            stats.misses += 1
+            return None
         path = self.path(key)
         try:
             blob = path.read_bytes()
@@ -199,20 +192,45 @@ class StepCache:
         return entry
 
     def store(self, key: str, entry: CacheEntry, stats: CacheStats) -> None:
-        """Write ``entry`` atomically; an output that cannot be pickled is simply not cached."""
+        """Write ``entry`` atomically; an output that cannot be pickled is simply not cached,
+        and a folder that cannot be written (read-only, full disk) makes this a no-op with a
+        warning, once per process: the cache never fails a step."""
+        self._secret()
+        if self._off:
+            return
         try:
             payload = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:
             return
         try:
             write_atomic(self.path(key), _MAGIC, self._sign(key, payload), payload)
-        except OSError:
-            return  # a read-only or full disk makes the cache a no-op, never an error
+        except OSError as exc:
+            with contextlib.suppress(Warning):  # under -W error: still not a failed step
+                warn_once(f"{self._unwritable(exc)}; entries are not stored")
+            return
         stats.bytes_written += len(payload) + len(_MAGIC) + _SIG
+
+    def _unwritable(self, exc: OSError) -> str:
+        return f"the step cache {self.root} cannot be written ({exc.strerror or exc})"
+
+    def check_writable(self) -> str | None:
+        """Why entries cannot be written under ``root`` (``None``: they can). A small file
+        goes through the entries' own write path and is removed, so a read-only folder or a
+        full disk shows before any step runs."""
+        probe = self.root / f".write-check-{os.getpid()}.tmp"
+        try:
+            write_atomic(probe, _MAGIC * 64)
+            probe.unlink()
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                probe.unlink()
+            return f"{self._unwritable(exc)}, so steps run uncached"
+        return None
 
     # --- maintenance --------------------------------------------------------------------
 
     def entries(self) -> list[tuple[Path, os.stat_result]]:
+        """Every entry file with its ``stat``."""
         if not self.root.is_dir():
             return []
         found = []
@@ -223,23 +241,45 @@ class StepCache:
                 continue
         return found
 
-    def clear(self) -> int:
-        """Delete every entry; return how many there were."""
+    def _remove_leftovers(self, older_than: float | None) -> None:
+        """Delete the temporary files that writers killed mid-write left, those older than
+        ``older_than`` (by default, when this process started): a write in progress is
+        newer, and its file renamed away once written."""
+        cutoff = _STARTED if older_than is None else older_than
+        if not self.root.is_dir():
+            return
+        for pattern in (".*.tmp", "*/.*.tmp"):
+            for path in self.root.glob(pattern):
+                with contextlib.suppress(OSError):
+                    if path.lstat().st_mtime < cutoff:
+                        path.unlink()
+
+    def clear(self, older_than: float | None = None) -> int:
+        """Delete every entry, and leftovers older than ``older_than``; return how many
+        entries there were. A file that cannot be deleted is left (the caller finds the
+        folder unwritable)."""
+        self._remove_leftovers(older_than)
         removed = 0
         for path, _ in self.entries():
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
             removed += 1
         return removed
 
-    def evict(self, max_bytes: int) -> int:
-        """Delete the least recently used entries until the cache holds ``max_bytes`` at most."""
+    def evict(self, max_bytes: int, older_than: float | None = None) -> int:
+        """Delete leftovers older than ``older_than``, then the least recently used entries
+        until the cache holds ``max_bytes`` at most; return how many entries were deleted."""
+        self._remove_leftovers(older_than)
         entries = sorted(self.entries(), key=lambda item: item[1].st_mtime)
         total = sum(stat.st_size for _, stat in entries)
         removed = 0
         for path, stat in entries:
             if total <= max_bytes:
                 break
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                continue
             total -= stat.st_size
             removed += 1
         return removed
@@ -326,7 +366,11 @@ def default_cache_dir() -> Path:
 
 
 def reads_digest(values: Mapping[str, Any], keys: Any) -> tuple[tuple[str, bytes], ...]:
-    return tuple((k, digest_value(values.get(k))) for k in sorted(keys))
+    """``(key, digest of its value)`` for each key, sorted; a key the context lacks gets a
+    marker no value's digest equals (a step may branch on ``"key" in ctx``)."""
+    return tuple(
+        (k, digest_value(values[k]) if k in values else b"absent") for k in sorted(set(keys))
+    )
 
 
 def check_cache_size(max_mb: Any, where: str) -> int | None:

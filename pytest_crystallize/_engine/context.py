@@ -200,7 +200,8 @@ class FrozenContext:
 
     @contextlib.contextmanager
     def recording_reads(self) -> Iterator[set[str]]:
-        """Collect the keys read through ``ctx[...]`` and ``ctx.get`` inside the block."""
+        """Collect the keys read inside the block: through ``ctx[...]``, ``ctx.get`` and
+        ``in``; listing the keys (``keys()``, iterating, ``len``, ``as_dict()``) reads all."""
         reads: set[str] = set()
         self._reads = reads
         try:
@@ -228,16 +229,20 @@ class FrozenContext:
         return default
 
     def __contains__(self, key: object) -> bool:
+        if self._reads is not None and isinstance(key, str):
+            self._reads.add(key)
         return key in self._data
 
     def __iter__(self) -> Iterator[str]:
-        return iter(list(self._data))
+        return iter(self.keys())
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self.keys())
 
     def keys(self) -> list[str]:
         """The context's keys, in the order they were added."""
+        if self._reads is not None:
+            self._reads.update(self._data)
         return list(self._data)
 
     def add(self, key: str, value: Any) -> None:
@@ -254,6 +259,8 @@ class FrozenContext:
 
     def as_dict(self) -> Mapping[str, Any]:
         """Return a read-only snapshot of every value."""
+        if self._reads is not None:
+            self._reads.update(self._data)
         return MappingProxyType(copy.deepcopy(self._data))
 
     def record(self, name: str, value: Any, tags: Mapping[str, Any] | None = None) -> None:

@@ -14,23 +14,15 @@ from time import perf_counter
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from .cache import (
-    CacheEntry,
-    CachePlugin,
-    CacheStats,
-    RandomWatch,
-    StepCache,
-    default_cache_dir,
-    reads_digest,
-    restore_random,
-)
+from .cache import CachePlugin, CacheStats, StepCache, default_cache_dir
+from .cached import run_cached
+from .codeprint import CodePrint, step_print
 from .context import CONDITION_KEY, REPLICATE_KEY, SEED_KEY, FrozenContext
 from .errors import CrystallizeUsageError, PipelineExecutionError
-from .fingerprint import step_code
 from .plugins import SeedPlugin
 from .runs import RunError, RunResult
 from .seeds import replicate_seed
-from .steps import FunctionStep, PipelineStep, unpack_output
+from .steps import PipelineStep, unpack_output
 from .upstream import Upstream
 
 if TYPE_CHECKING:
@@ -86,7 +78,7 @@ class RunPlan:
                 plugin = experiment.get_plugin(CachePlugin)
                 cache = plugin.cache() if plugin is not None else StepCache(default_cache_dir())
         self.cache = cache
-        self._codes: dict[int, bytes] = {}
+        self._codes: dict[int, CodePrint] = {}  # per process: it holds module namespaces
         self.upstream = Upstream(plan_for or self._upstream_plan)
 
     def _upstream_plan(self, producer: Experiment) -> RunPlan:
@@ -106,6 +98,7 @@ class RunPlan:
         exp.hypotheses = []
         state["experiment"] = exp
         state["_hooks"] = None
+        state["_codes"] = {}
         return state
 
     def _hook_callers(self) -> tuple[Any, Any, Any, Any]:
@@ -191,6 +184,7 @@ class RunPlan:
     ) -> tuple[RunResult, Any]:
         """Perform run ``index``: its result (a failure recorded on it) and its last data."""
         ctx, run_seed = self._context(index, seed)
+        rng_root = self.root_seed if seed is None else seed
         cond, replicate, _ = self.runs[index]
         condition, treatment = self.conditions[cond]
         experiment = self.experiment
@@ -220,7 +214,9 @@ class RunPlan:
                     before_step(experiment=experiment, step=step, ctx=ctx)
                 stage, where = "step", step.name
                 if stats is not None and step.cacheable:
-                    out = await self._cached(cast("StepCache", cache), stats, step, data, ctx)
+                    out = await self._cached(
+                        cast("StepCache", cache), stats, step, data, ctx, rng_root
+                    )
                 else:
                     out = step(data, ctx)
                     if is_async and inspect.isawaitable(out):
@@ -263,86 +259,24 @@ class RunPlan:
             saved = save(experiment=self.experiment, step=step, ctx=ctx, files=files)
             ctx.artifacts.written.extend((step.name, n, p) for n, p in (saved or {}).items())
 
-    def _code(self, step: PipelineStep) -> bytes:
+    def _code(self, step: PipelineStep) -> CodePrint:
         code = self._codes.get(id(step))
         if code is None:
-            code = self._codes[id(step)] = step_code(step)
+            code = self._codes[id(step)] = step_print(step)
         return code
 
     async def _cached(
-        self, cache: StepCache, stats: CacheStats, step: PipelineStep, data: Any, ctx: FrozenContext
+        self,
+        cache: StepCache,
+        stats: CacheStats,
+        step: PipelineStep,
+        data: Any,
+        ctx: FrozenContext,
+        rng_root: int,
     ) -> Any:
-        """Run a cacheable step through the cache: replay a hit, record and store a miss."""
-        params, call = _call_of(step, data, ctx)
+        """Run a cacheable step through the cache (:mod:`.cached`). A random step's key has
+        the seeds its ``ctx.rng`` derives from: the root (``apply(seed=...)`` replaces it),
+        the replicate, and the run's seed."""
         values = ctx.raw()
-        seed = (
-            None
-            if step.deterministic
-            else (self.root_seed, values[REPLICATE_KEY], values[SEED_KEY])
-        )
-        key = cache.step_key(self._code(step), params, data, seed)
-        entry = cache.load(key, stats)
-        if entry is not None and reads_digest(values, (k for k, _ in entry.reads)) == entry.reads:
-            return _replay(entry, ctx)
-        if entry is not None:  # the step read a context value that differs now: recompute
-            stats.hits, stats.misses = stats.hits - 1, stats.misses + 1
-            stats.seconds_saved -= entry.seconds
-        out, entry = await _record(call, ctx)
-        cache.store(key, entry, stats)
-        return out
-
-
-def _call_of(step: PipelineStep, data: Any, ctx: FrozenContext) -> tuple[Any, Callable[[], Any]]:
-    """What a cacheable step's key covers of its arguments, and the call that computes it.
-
-    A function step's parameters are resolved once (explicit, else injected from the
-    context); an artifact argument counts by its name. A class step keys on ``params``.
-    """
-    if not isinstance(step, FunctionStep):
-        return step.params, lambda: step(data, ctx)
-    kwargs = step.factory.signature.resolve(step.explicit, ctx, step.bound)
-    params = {
-        k: (("artifact", step.explicit[k].name) if k in step.bound else v)
-        for k, v in kwargs.items()
-        if k != "ctx"
-    }
-    fn = step.factory.fn
-    return params, lambda: fn(data, **kwargs)
-
-
-def _replay(entry: CacheEntry, ctx: FrozenContext) -> Any:
-    """Leave ``ctx`` as the step left it when the entry was recorded; return its output."""
-    for name, value in entry.writes:
-        ctx.add(name, value)
-    for name, value, tags in entry.metrics:
-        ctx.metrics.add(name, value, tags)
-    for name, blob in entry.artifacts:
-        ctx.artifacts.add(name, blob)
-    restore_random(ctx, entry.random)
-    return entry.output
-
-
-async def _record(call: Callable[[], Any], ctx: FrozenContext) -> tuple[Any, CacheEntry]:
-    """Compute a step, recording what it did to the context: its output and the entry."""
-    values = ctx.raw()
-    keys_before = set(values)
-    counts = ctx.metrics.counts()
-    pending = {name for name, _ in ctx.artifacts}
-    watch = RandomWatch()
-    start = perf_counter()
-    with ctx.recording_reads() as reads:
-        out = call()
-        if inspect.isawaitable(out):
-            out = await out
-    seconds = perf_counter() - start
-    read_keys = [k for k in reads if k in keys_before or k not in values]
-    entry = CacheEntry(
-        out,
-        ctx.metrics.since(counts),
-        tuple((n, b) for n, b in ctx.artifacts if n not in pending),
-        tuple((k, v) for k, v in values.items() if k not in keys_before),
-        reads_digest(values, read_keys),
-        seconds,
-        watch.after(ctx),
-    )
-    return out, entry
+        seed = None if step.deterministic else (rng_root, values[REPLICATE_KEY], values[SEED_KEY])
+        return await run_cached(cache, stats, step, data, ctx, self._code(step), seed)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Concatenate, Generic, NoReturn, ParamSpec, Protocol, TypeVar, overload
 
 from .context import FrozenContext
+from .depends import check_depends_on, dependency_files, folder_of
 from .errors import CrystallizeUsageError, ExperimentDefinitionError, PipelineExecutionError
 from .injection import ComponentFactory, FactoryMade, call_factory
 from .names import check_name
@@ -79,6 +81,17 @@ class FunctionStep(FactoryMade, PipelineStep, Generic[Data, Out]):
         self.deterministic = factory.deterministic
         self.is_async = factory.is_async
 
+    def dependencies(self) -> tuple[list[Path], Path]:
+        """The files ``depends_on`` names now, sorted, and the folder they are relative to;
+        a pattern that names no file raises :class:`ExperimentDefinitionError`."""
+        folder = self.factory.folder or Path.cwd()
+        return dependency_files(self.name, self.factory.depends_on, folder), folder
+
+    def setup(self, ctx: FrozenContext) -> None:
+        """Check that the files of ``depends_on`` exist before any run starts."""
+        if self.cacheable and self.factory.depends_on:
+            self.dependencies()
+
     def __call__(self, data: Data, ctx: FrozenContext) -> Out:
         return self.factory.fn(
             data, **self.factory.signature.resolve(self.explicit, ctx, self.bound)
@@ -109,10 +122,24 @@ class StepFactory(ComponentFactory[Out], Generic[Data, Params, Out]):
 
     kind = "pipeline step"
 
-    def __init__(self, fn: Callable[..., Out], cacheable: bool, deterministic: bool) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Out],
+        cacheable: bool,
+        deterministic: bool,
+        depends_on: str | Sequence[str] = (),
+    ) -> None:
         super().__init__(fn)
         self.cacheable = cacheable
         self.deterministic = deterministic
+        self.depends_on = check_depends_on(depends_on, self.signature.name)
+        if self.depends_on and not cacheable:
+            msg = (
+                f"step {self.signature.name!r}: depends_on={depends_on!r} only adds files to "
+                f"the cache key of a cacheable step; add cacheable=True or drop depends_on"
+            )
+            raise CrystallizeUsageError(msg)
+        self.folder = folder_of(fn) if self.depends_on else None
 
     @overload
     def __call__(self) -> FunctionStep[Data, Out]: ...
@@ -151,10 +178,15 @@ def pipeline_step(
     *,
     cacheable: bool = False,
     deterministic: bool = False,
+    depends_on: str | Sequence[str] = (),
 ) -> StepFactory[Any, ..., Any]: ...
 @overload
 def pipeline_step(
-    fn: StepFunction[Data, _P, Out], *, cacheable: bool = False, deterministic: bool = False
+    fn: StepFunction[Data, _P, Out],
+    *,
+    cacheable: bool = False,
+    deterministic: bool = False,
+    depends_on: str | Sequence[str] = (),
 ) -> StepFactory[Data, _P, Out]: ...
 @overload
 def pipeline_step(
@@ -162,18 +194,36 @@ def pipeline_step(
     *,
     cacheable: bool = False,
     deterministic: bool = False,
+    depends_on: str | Sequence[str] = (),
 ) -> StepFactory[Data, ..., Out]: ...
 @overload
 def pipeline_step(
-    fn: None = None, *, cacheable: bool = False, deterministic: bool = False
+    fn: None = None,
+    *,
+    cacheable: bool = False,
+    deterministic: bool = False,
+    depends_on: str | Sequence[str] = (),
 ) -> StepDecorator: ...
 def pipeline_step(
-    fn: Callable[..., Any] | None = None, *, cacheable: bool = False, deterministic: bool = False
+    fn: Callable[..., Any] | None = None,
+    *,
+    cacheable: bool = False,
+    deterministic: bool = False,
+    depends_on: str | Sequence[str] = (),
 ) -> StepFactory[Any, ..., Any] | StepDecorator:
     """Turn ``fn(data, ctx, **params)`` into a step factory; works with or without parentheses.
 
     ``cacheable=True`` caches the step's output; ``deterministic=True`` declares that it draws
     no random numbers (its cache entries are then shared across seeds and replicates).
+
+    ``depends_on`` names the files a cacheable step reads (a path or glob pattern, or a list
+    of them, such as ``["params.json", "data/*.csv"]``): their contents are part of its cache
+    key, so editing one recomputes the step (it needs ``cacheable=True``). Patterns are
+    relative to the folder of the file that defines the step (absolute paths work too):
+    unlike the working directory or pytest's rootdir, that folder is the same in a script,
+    under pytest and on every xdist worker. Globs are expanded (``**`` included) and sorted
+    each time a key is made; a pattern that names no file is an error naming the step, the
+    pattern and the folder, raised before the first run (and when a file goes missing later).
 
     For type checkers, the factory of a function written ``fn(data, ctx, ...)`` takes the
     parameters after ``ctx`` by keyword, typed as the function declares them: with
@@ -184,8 +234,10 @@ def pipeline_step(
     """
     if fn is None:
         again: Callable[..., Any] = pipeline_step  # the partial's call picks an overload
-        return functools.partial(again, cacheable=cacheable, deterministic=deterministic)
-    return StepFactory(fn, cacheable, deterministic)
+        return functools.partial(
+            again, cacheable=cacheable, deterministic=deterministic, depends_on=depends_on
+        )
+    return StepFactory(fn, cacheable, deterministic, depends_on)
 
 
 # --- pipelines ----------------------------------------------------------------------------

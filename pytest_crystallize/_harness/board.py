@@ -106,7 +106,7 @@ class VerdictBoard:
             for k, replicates in enumerate(ranges)
         }
         self.tracked[key] = Tracked(path, name, experiment, chunks, stored=self.saved.get(key))
-        prepare_artifact_dirs(experiment)
+        prepare_artifact_dirs(experiment, self.config)  # writes nothing: see its docstring
         return self.tracked[key]
 
     @pytest.hookimpl
@@ -339,14 +339,14 @@ class VerdictBoard:
         self._nothing_judged(session)
         config = self.config
         save_label = config.getoption("crystallize_save")
-        if save_label:
+        if save_label and not config.option.collectonly:  # listing is not saving
             left = save_whole(baseline_path(config.rootpath, save_label), self.tracked)
             if left:
                 self.notes.append(
                     f"crystallize: baseline {save_label!r} leaves out {', '.join(left)}: not "
                     f"every replicate ran and succeeded, and a baseline holds whole runs only"
                 )
-        write_documents(config, self.document)
+        self.notes += write_documents(session, self.document)  # lines for what failed
 
     def _nothing_judged(self, session: pytest.Session) -> None:
         """Chunks ran, their experiments have verdicts, none was selected and no other test

@@ -7,7 +7,9 @@ so every xdist worker (and the controller, which does not collect) computes the 
 
 from __future__ import annotations
 
+import functools
 import math
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .._engine.artifacts import ArtifactPlugin
-from .._engine.cache import StepCache, check_cache_size
+from .._engine.cache import StepCache
 from .._engine.context import FrozenContext
 from .._engine.errors import CrystallizeError
 from .._engine.experiment import Experiment
 from .._engine.run import RunPlan
 from .._engine.runs import RunError, RunResult
 from .._engine.steps import PipelineStep
+from .stepcache import CACHE_ROOT
 from .terminal import RUNS_ATTR, LiveProgress
 
 if TYPE_CHECKING:
@@ -29,33 +32,6 @@ if TYPE_CHECKING:
 
 WORKERS_KEY = "crystallize_workers"
 REPLICATES = pytest.StashKey[int | None]()
-CACHE_ROOT = pytest.StashKey[Path | None]()
-
-
-def configure_cache(config: pytest.Config) -> None:
-    """Decide where steps are cached in this session (``None``: not at all).
-
-    The cache lives in ``.pytest_cache`` (``-p no:cacheprovider`` or ``--crystallize-no-cache``
-    turn it off). Only the process that owns the session clears it, so a worker restarted
-    after a crash can never empty it mid-run.
-    """
-    check_cache_size(config.getini("crystallize_cache_max_mb"), "ini crystallize_cache_max_mb")
-    pytest_cache = getattr(config, "cache", None)
-    if pytest_cache is None or config.getoption("crystallize_no_cache"):
-        config.stash[CACHE_ROOT] = None
-        return
-    root = pytest_cache.mkdir("crystallize-steps")
-    config.stash[CACHE_ROOT] = root
-    if config.getoption("crystallize_cache_clear") and not hasattr(config, "workerinput"):
-        StepCache(root).clear()
-
-
-def finish_cache(config: pytest.Config) -> None:
-    """Evict least recently used entries above ``crystallize_cache_max_mb`` (owner only)."""
-    root = config.stash.get(CACHE_ROOT, None)
-    limit = check_cache_size(config.getini("crystallize_cache_max_mb"), "crystallize_cache_max_mb")
-    if root is not None and limit is not None and not hasattr(config, "workerinput"):
-        StepCache(root).evict(limit)
 
 
 def worker_count(config: pytest.Config) -> int:
@@ -84,22 +60,29 @@ def chunk_ranges(replicates: int, conditions: int, workers: int) -> list[range]:
     return [range(start, min(start + size, replicates)) for start in range(0, replicates, size)]
 
 
-def artifact_version_dir(plugin: ArtifactPlugin, experiment: Experiment) -> Path:
-    """The version an experiment's artifacts go to in this session: ``v0`` unversioned, else
-    the newest version, which the owning process created before any chunk ran."""
-    versions = plugin.versions(experiment)
-    newest = versions[-1] if versions and plugin.versioned else 0
-    return plugin.experiment_dir(experiment) / f"v{newest}"
+ARTIFACT_SESSION_KEY = "crystallize_artifact_session"
+_ARTIFACT_SESSION = pytest.StashKey[str]()
 
 
-def prepare_artifact_dirs(experiment: Experiment) -> None:
-    """Owning process, before any chunk runs: empty ``v0``, or create the next version, so
-    every worker writes one version of this session and no file of an earlier one mixes in."""
+def artifact_session(config: pytest.Config) -> str:
+    """The id of this session's artifact versions: the owning process's, which every xdist
+    worker receives (:class:`~.xdist.XdistHooks`), so all processes write one version."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return str(workerinput.get(ARTIFACT_SESSION_KEY, workerinput.get("testrunuid")))
+    return config.stash.setdefault(_ARTIFACT_SESSION, uuid.uuid4().hex)
+
+
+def prepare_artifact_dirs(experiment: Experiment, config: pytest.Config) -> None:
+    """Owning process: at the end of the session, apply the retention of each ArtifactPlugin
+    if the session wrote a version. The version itself is claimed by the first file a
+    process writes, so a session that writes none (``--collect-only``, ``--fixtures``, an
+    experiment without artifacts) makes, empties and removes nothing."""
+    session = artifact_session(config)
     for plugin in experiment.plugins:
         if isinstance(plugin, ArtifactPlugin):
-            plugin.before_run(experiment)
-            if plugin.version_dir is not None:
-                plugin.version_dir.mkdir(parents=True, exist_ok=True)
+            plugin.base = config.rootpath  # a relative root_dir starts from the rootdir
+            config.add_cleanup(functools.partial(plugin.finish_session, experiment, session))
 
 
 def definition_line(experiment: Experiment, path: Path) -> int:
@@ -221,14 +204,19 @@ class _Runtime:
         # An upstream run a downstream chunk reads is computed by this session's plan for it.
         self.plan = RunPlan(experiment, plan_for=lambda producer: _runtime(config, producer).plan)
         self.progress = LiveProgress.for_session(config, experiment.artifact_name, len(self.plan))
+        pilot = config.getoption("crystallize_plan") is not None
         if self.plan.cache is not None:
             root = config.stash.get(CACHE_ROOT, None)
-            self.plan.cache = StepCache(root) if root is not None else None
-        # Processes write the session's version without emptying it: they never delete each
-        # other's files (the owning process prepared the version before any chunk ran).
+            self.plan.cache = StepCache(root) if root is not None and not pilot else None
+        # Every process writes the session's one version, claimed by the first file any of
+        # them writes; a pilot (--crystallize-plan) writes no files and no cache entries.
         artifacts = [p for p in experiment.plugins if isinstance(p, ArtifactPlugin)]
         for plugin in artifacts:
-            plugin.version_dir = artifact_version_dir(plugin, experiment)
+            if pilot:
+                plugin.leave_session()
+            else:
+                plugin.join_session(config.rootpath, artifact_session(config))
+                config.add_cleanup(plugin.leave_session)
         manager = experiment.plugin_manager()
         manager.subset_hook_caller("before_run", artifacts)(experiment=experiment)
         self.ctx = FrozenContext(experiment.initial_ctx)

@@ -328,8 +328,14 @@ def setting(config: pytest.Config, name: str) -> Any:
 def resolve_settings(config: pytest.Config) -> None:
     """Check every setting, the ini values too where the command line overrides them, and
     store the command-line ones' effective values in ``config.option``: ``config.getoption``
-    and xdist workers (which receive ``config.option``) see the ini values too."""
+    and xdist workers (which receive ``config.option``) see the ini values too. Then check
+    that the report paths can be written (``_harness/targets.py``)."""
+    set_from_ini = set()
     for option in OPTIONS.values():
         from_ini = _from_ini(config, option)
         if option.cli and getattr(config.option, option.name, None) is None:
             setattr(config.option, option.name, from_ini)
+            set_from_ini.add(option.name)
+    from .targets import check_targets  # deferred: only with --crystallize, as resolve_settings
+
+    check_targets(config, set_from_ini)

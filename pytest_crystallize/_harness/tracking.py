@@ -113,7 +113,13 @@ def incomplete(tracked: Tracked) -> tuple[str, str]:
 
 def save_whole(path: Path, tracked: Mapping[str, Tracked]) -> list[str]:
     """Save as a baseline the experiments that ran whole (every replicate selected, run and
-    successful); return the names of the others, which it leaves out."""
+    successful), merged into what the file holds (also what another session saved there
+    meanwhile); return the names of the others, which it leaves out. Without any experiment
+    to save, the file is left as it is (or not made)."""
     whole = {k: t for k, t in tracked.items() if t.complete and set(t.all_chunks) == t.selected}
-    save(path, {k: record(t.experiment, t.runs, t.conditions_selected()) for k, t in whole.items()})
+    if whole:
+        records = {
+            k: record(t.experiment, t.runs, t.conditions_selected()) for k, t in whole.items()
+        }
+        save(path, records)
     return sorted(t.name for k, t in tracked.items() if k not in whole)

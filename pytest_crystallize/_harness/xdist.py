@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 
-from .collect import WORKERS_KEY, worker_count
+from .collect import ARTIFACT_SESSION_KEY, WORKERS_KEY, artifact_session, worker_count
 
 
 class XdistHooks:
-    """Sends the controller's worker count to every worker, so all collect one chunk layout.
+    """Sends the controller's worker count to every worker, so all collect one chunk layout,
+    and its artifact session, so all write one artifact version.
 
     A worker restarted after a crash receives the same value, so its collection matches.
     """
@@ -21,3 +22,4 @@ class XdistHooks:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[WORKERS_KEY] = worker_count(self.config)
+        node.workerinput[ARTIFACT_SESSION_KEY] = artifact_session(self.config)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .._engine.atomic import write_atomic
+from .._engine.atomic import write_report
 from .._engine.cache import CacheStats
 from .._engine.numbers import number
 from .._engine.plain import plain
@@ -116,7 +117,8 @@ def session_document(
 
 
 def write_json(path: Path, document: Mapping[str, Any]) -> None:
-    write_atomic(path, json.dumps(document, indent=2, allow_nan=False) + "\n")
+    """Write the JSON report where ``path`` leads (see ``write_report``)."""
+    write_report(path, json.dumps(document, indent=2, allow_nan=False) + "\n")
 
 
 # --- Markdown -----------------------------------------------------------------------------
@@ -129,8 +131,41 @@ def _change(v: Mapping[str, Any]) -> str:
     return f"{number(v['difference'], 3, sign=True)} [{low}, {high}]"
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+_INLINE = str.maketrans(
+    {
+        "\\": "\\\\",
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        "|": "\\|",
+        "`": "\\`",
+        "*": "\\*",
+        "~": "\\~",
+        "[": "\\[",
+        "]": "\\]",
+        "\n": " ",
+        "\r": " ",
+    }
+)
+_EDGE_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")  # one that could start emphasis
+
+
+def _cell(text: object) -> str:
+    """``text`` as literal Markdown on one line, safe in a table cell: HTML's ``<``, ``>`` and
+    ``&`` become entities, ``|`` cannot end the cell, and backticks, ``*``, ``~``, brackets
+    and ``_`` at a word's edge cannot start code, emphasis or a link (``my_metric`` stays
+    as it is: an underscore inside a word is literal in Markdown)."""
+    escaped = str(text).translate(_INLINE)
+    return _EDGE_UNDERSCORE.sub(r"\\_", escaped)
+
+
+def _code_block(text: str, indent: str) -> str:
+    """``text`` verbatim in a fenced code block, whose fence is longer than any run of
+    backticks in ``text``, so the text cannot close it early (nothing inside is parsed)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    body = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\n" + indent)
+    return f"{indent}{fence}\n{indent}{body}\n{indent}{fence}"
 
 
 _ICONS = {"passed": "✅", "failed": "❌", "error": "💥", "skipped": "⏭️", "inconclusive": "❔"}
@@ -151,14 +186,13 @@ def markdown(document: Mapping[str, Any]) -> str:
                 f"| {_cell(v['experiment'])} | {_cell(v['hypothesis'])} | {_cell(v['treatment'])}"
                 f" | {_change(v)} | {number(v['pvalue'], 3, missing='-')} / "
                 f"{number(v['pvalue_adjusted'], 3, missing='-')} | "
-                f"{_ICONS.get(outcome, '')} {outcome} |"
+                f"{_ICONS.get(outcome, '')} {_cell(outcome)} |"
             )
             notes += [f"- {_cell(v['nodeid'])}: {_cell(n)}" for n in v.get("notes", [])]
             if outcome in ("failed", "error", "inconclusive"):
                 problems.append(
-                    f"- **{_cell(v['nodeid'])}** ({outcome}):\n\n  ```\n  "
-                    + v["message"].replace("\n", "\n  ")
-                    + "\n  ```"
+                    f"- **{_cell(v['nodeid'])}** ({_cell(outcome)}):\n\n"
+                    + _code_block(v["message"], "  ")
                 )
     total = sum(len(e["verdicts"]) for e in document["experiments"])
     cache = document["cache"]
@@ -178,8 +212,5 @@ def markdown(document: Mapping[str, Any]) -> str:
 
 
 def write_markdown(path: Path, text: str, *, append: bool = False) -> None:
-    if append:
-        with path.open("a", encoding="utf-8") as handle:
-            handle.write(text)
-    else:
-        write_atomic(path, text)
+    """Write (or, with ``append``, add to the end of) the Markdown where ``path`` leads."""
+    write_report(path, text, append=append)

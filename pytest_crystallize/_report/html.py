@@ -123,7 +123,7 @@ def _experiment_section(experiment: Mapping[str, Any]) -> str:
     conditions = experiment["conditions"]
     base = next((c for c in conditions if c["name"] == "baseline"), None)
     out = [f"<section><h2>{_e(experiment['name'])}</h2>"]
-    out.append(f"<p>{_e(experiment['file'])}, {experiment['replicates']} replicates</p>")
+    out.append(f"<p>{_e(experiment['file'])}, {_e(experiment['replicates'])} replicates</p>")
     metrics = sorted({m for c in conditions for m in c["metrics"]})
     for metric in metrics:
         groups = [
@@ -172,8 +172,8 @@ def _verdict_table(verdicts: Sequence[Mapping[str, Any]]) -> str:
             change = f"{number(v['difference'], sign=True)} [{low}, {high}]"
         rows.append(
             f"<tr><td>{_e(v['hypothesis'])}</td><td>{_e(v['treatment'])}</td>"
-            f"<td>{_e(v['verifier'])}</td><td>{_e(change)}</td><td>{p}</td>"
-            f"<td>{p_adjusted}</td><td>{mde}</td>"
+            f"<td>{_e(v['verifier'])}</td><td>{_e(change)}</td><td>{_e(p)}</td>"
+            f"<td>{_e(p_adjusted)}</td><td>{_e(mde)}</td>"
             f"<td class='{_e(v['outcome'])}' title='{_e(v['message'])}'>{_e(v['outcome'])}</td>"
             f"</tr>"
         )

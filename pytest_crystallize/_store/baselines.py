@@ -2,11 +2,12 @@
 
 ``--crystallize-save NAME`` writes ``.crystallize/baselines/NAME.json``: per experiment, the
 per-replicate metrics and seeds of every condition and a fingerprint of the definition (data
-source, steps' code and parameters, treatments, initial context). ``--crystallize-compare
-NAME`` then adds, for each experiment's baseline condition and each metric, a verdict "now vs
-NAME": paired when the seeds match, a non-inferiority gate when ``--crystallize-compare-fail``
-names the metric, otherwise informational (it never fails). A baseline whose fingerprint
-differs from the current definition is flagged on every such verdict.
+source, steps' code and parameters, treatments, initial context), merged under a lock with
+what other sessions saved there. ``--crystallize-compare NAME`` then adds, for each
+experiment's baseline condition and each metric, a verdict "now vs NAME": paired when the
+seeds match, a non-inferiority gate when ``--crystallize-compare-fail`` names the metric,
+otherwise informational (it never fails). A baseline whose fingerprint differs from the
+current definition is flagged on every such verdict.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .._engine.errors import CrystallizeUsageError
 from .._engine.experiment import Experiment
 from .._engine.fingerprint import fingerprint
 from .._engine.hypotheses import Samples
+from .._engine.locks import exclusive
 from .._engine.numbers import finite, number
 from .._engine.results import ConditionMetrics, build_metrics
 from .._engine.runs import RunResult
@@ -80,12 +82,17 @@ def record(
 
 
 def save(path: Path, records: Mapping[str, Any]) -> None:
-    """Merge ``records`` (experiment key -> record) into the baseline file, atomically."""
-    existing = load(path) if path.is_file() else {}
-    experiments = dict(existing.get("experiments", {}))
-    experiments.update(records)
-    payload = json.dumps({"format": FORMAT, "experiments": experiments}, indent=1, sort_keys=True)
-    write_atomic(path, payload + "\n")
+    """Merge ``records`` (experiment key -> record) into the baseline file, atomically.
+
+    Under a lock (``baselines.lock`` beside the baselines folder), the file is read, merged
+    and replaced: a session saving the same baseline at the same time keeps its records.
+    """
+    with exclusive(path.parent.with_name(f"{path.parent.name}.lock")):
+        existing = load(path) if path.is_file() else {}
+        experiments = dict(existing.get("experiments", {}))
+        experiments.update(records)
+        payload = {"format": FORMAT, "experiments": experiments}
+        write_atomic(path, json.dumps(payload, indent=1, sort_keys=True) + "\n")
 
 
 def load(path: Path) -> dict[str, Any]:
