@@ -125,9 +125,11 @@ def project(*others: str) -> str:
 @with_and_without_workers
 def test_sessions_that_only_look_write_nothing(ourtester: pytest.Pytester, dist: list[str]) -> None:
     ourtester.makepyfile(experiment_safety=project())
-    for _ in range(2):
-        ourtester.runpytest("--crystallize", *dist, "--collect-only", "--crystallize-save", "x")
-    assert not any((ourtester.path / name).exists() for name in ("data", ".crystallize"))
+    for looking in (["--collect-only", "--crystallize-save", "x"], ["--help"], ["--fixtures"]):
+        ourtester.runpytest("--crystallize", *dist, *looking)
+    # On a fresh project: no artifact version, no baseline, no step cache folder.
+    for name in ("data", ".crystallize", ".pytest_cache/d/crystallize-steps"):
+        assert not (ourtester.path / name).exists(), name
     chunks = 8 + 2 if dist == TWO_WORKERS else 2 + 1  # writer's and quiet's chunks
     ourtester.runpytest("--crystallize", *dist).assert_outcomes(passed=chunks + 1)
     version = ourtester.path / "data" / "writer" / "v0"

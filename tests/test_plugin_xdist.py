@@ -28,8 +28,7 @@ def test_every_way_of_distributing_gives_the_same_verdicts_and_p_values(
     modes = {
         "-n 0": (IN_PROCESS, single),
         "-p no:xdist": (NO_XDIST, single),
-        "-n 2": (TWO_WORKERS, workers),
-        "-n 2 --dist load": ([*TWO_WORKERS, "--dist", "load"], workers),
+        "-n 2": (TWO_WORKERS, workers),  # --dist load, the default with -n
         "-n 2 --dist worksteal": ([*TWO_WORKERS, "--dist", "worksteal"], workers),
         "-n auto": (["-n", "auto"], workers),
     }
