@@ -133,51 +133,63 @@ def test_a_session_that_judges_nothing_exits_5_never_0(
 # --- marks --------------------------------------------------------------------------------
 
 
+def two_marked(demo_mark: str, other_mark: str = "", module_mark: str = "") -> str:
+    """Experiments demo and other (boost passes, flat fails in each), demo with
+    ``.marks(demo_mark)``, other with ``.marks(other_mark)``, the module with ``pytestmark``."""
+    source = experiment_source({name: {"boost": 5.0, "flat": 0.0} for name in ("demo", "other")})
+    source = source.replace("import os\n", "import os\n\nimport pytest\n", 1)
+    for name, mark in (("demo", demo_mark), ("other", other_mark)):
+        if mark:
+            source = source.replace(f'builder("{name}")', f'builder("{name}")\n    .marks({mark})')
+    return source + (f"\npytestmark = [{module_mark}]\n" if module_mark else "")
+
+
 @with_and_without_workers
-@pytest.mark.parametrize(
-    ("strict", "where"), [(False, "builder"), (True, "builder"), (False, "pytestmark")]
-)
 def test_xfail_turns_a_failing_verdict_into_xfail_and_a_passing_one_into_xpass(
-    ourtester: pytest.Pytester, dist: list[str], strict: bool, where: str
+    ourtester: pytest.Pytester, dist: list[str]
 ) -> None:
-    mark = f'pytest.mark.xfail(reason="known regression", strict={strict})'
-    if where == "builder":
-        ourtester.makepyfile(experiment_demo=marked_source(mark))
-    else:  # the module's marks apply to every experiment in it
-        source = marked_source() + f"\npytestmark = [{mark}]\n"
-        ourtester.makepyfile(experiment_demo=source)
+    # demo: the builder's strict mark, the closest, wins; other: the module's pytestmark.
+    ourtester.makepyfile(
+        experiment_demo=two_marked(
+            'pytest.mark.xfail(reason="known regression", strict=True)',
+            module_mark='pytest.mark.xfail(reason="module regression")',
+        )
+    )
     result = ourtester.runpytest("--crystallize", "-rA", *dist)
-    # The chunks are not expected to fail: they run and pass as usual.
-    if strict:  # an unexpected pass fails the gate
-        result.assert_outcomes(passed=3 * chunks(dist, PER_CONDITION), xfailed=1, failed=1)
-        result.stdout.fnmatch_lines(
-            ["_* demo::by_p::boost _*", "[[]XPASS(strict)[]] known regression", "welch: p=*"]
-        )
-    else:
-        result.assert_outcomes(passed=3 * chunks(dist, PER_CONDITION), xfailed=1, xpassed=1)
-        assert result.ret == pytest.ExitCode.OK
-        result.stdout.fnmatch_lines_random(
-            ["XPASS p=* experiment_demo.py::demo::by_p::boost - known regression"]
-        )
+    # The chunks are not expected to fail: they run and pass as usual. An unexpected pass
+    # fails the gate when the mark is strict.
+    passed = 6 * chunks(dist, PER_CONDITION)
+    result.assert_outcomes(passed=passed, failed=1, xfailed=2, xpassed=1)
+    result.stdout.fnmatch_lines(
+        ["_* demo::by_p::boost _*", "[[]XPASS(strict)[]] known regression", "welch: p=*"]
+    )
     result.stdout.fnmatch_lines_random(
-        ["XFAIL p=1 experiment_demo.py::demo::by_p::flat - known regression"]
+        [
+            "XFAIL p=1 experiment_demo.py::demo::by_p::flat - known regression",
+            "XFAIL p=1 experiment_demo.py::other::by_p::flat - module regression",
+            "XPASS p=* experiment_demo.py::other::by_p::boost - module regression",
+        ]
     )
 
 
 @with_and_without_workers
-@pytest.mark.parametrize(
-    "mark",
-    ['pytest.mark.skip(reason="no GPU")', 'pytest.mark.skipif(True, reason="no GPU")'],
-    ids=["skip", "skipif"],
-)
 def test_a_skip_mark_skips_the_verdicts_without_running_a_chunk(
-    ourtester: pytest.Pytester, dist: list[str], mark: str
+    ourtester: pytest.Pytester, dist: list[str]
 ) -> None:
-    ourtester.makepyfile(experiment_demo=marked_source(mark))
+    ourtester.makepyfile(
+        experiment_demo=two_marked(
+            'pytest.mark.skip(reason="no GPU")', 'pytest.mark.skipif(True, reason="no TPU")'
+        )
+    )
     result = ourtester.runpytest("--crystallize", "-rs", *dist)
-    result.assert_outcomes(skipped=2)
+    result.assert_outcomes(skipped=4)
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["SKIPPED [[]2[]] experiment_demo.py*: no GPU"])
+    result.stdout.fnmatch_lines_random(
+        [
+            "SKIPPED [[]2[]] experiment_demo.py*: no GPU",
+            "SKIPPED [[]2[]] experiment_demo.py*: no TPU",
+        ]
+    )
     result.stdout.no_fnmatch_line("*chunk-*")
 
 
@@ -186,8 +198,8 @@ def test_custom_marks_select_with_m(ourtester: pytest.Pytester, dist: list[str])
     ourtester.makeini("[pytest]\nmarkers =\n    slow: a slow experiment\n")
     ourtester.makepyfile(experiment_demo=marked_source("pytest.mark.slow"))
     ourtester.makepyfile(test_fast="def test_quick():\n    pass\n")
-    fast = ourtester.runpytest("--crystallize", "-m", "not slow", *dist)
-    fast.assert_outcomes(passed=1)
+    fast = ourtester.runpytest("--crystallize", "-m", "not slow", "--collect-only", "-q")
+    fast.stdout.fnmatch_lines(["test_fast.py::test_quick", "", "1/6 tests collected (5 *"])
     slow = ourtester.runpytest("--crystallize", "-m", "slow", *dist)
     slow.assert_outcomes(passed=3 * chunks(dist, PER_CONDITION) + 1, failed=1)
 
