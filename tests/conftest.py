@@ -7,9 +7,13 @@ This module loads no plugins; the root ``conftest.py`` enables ``pytester``.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
-from collections.abc import Callable, Mapping
+import sys
+import textwrap
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from types import ModuleType
 
 import numpy  # noqa: F401
 import pytest
@@ -36,6 +40,36 @@ def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def load(tmp_path: Path) -> Iterator[Callable[..., ModuleType]]:
+    """``load(name, source)`` imports ``source`` as module ``name`` from a user folder on
+    ``sys.path``, replacing a module of that name loaded before (an edit between two
+    sessions); every module it loaded is dropped at the end."""
+    loaded: set[str] = set()
+    folder = tmp_path / "user_code"
+    folder.mkdir()
+
+    def load_module(name: str, source: str) -> ModuleType:
+        path = folder / f"{name}.py"
+        path.write_text(textwrap.dedent(source))
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        loaded.add(name)
+        spec.loader.exec_module(module)
+        return module
+
+    sys.path.insert(0, str(folder))
+    try:
+        yield load_module
+    finally:
+        sys.path.remove(str(folder))
+        for name in loaded:
+            sys.modules.pop(name, None)
+
+
+@pytest.fixture
 def private_cache_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The step cache's signing key file goes to a temporary config dir, never the real
     home; no key or cache directory comes from the environment."""
@@ -55,9 +89,20 @@ def write_ini(pytester: pytest.Pytester) -> Callable[[str], Path]:
 
 
 @pytest.fixture
-def ourtester(pytester: pytest.Pytester, write_ini: Callable[[str], Path]) -> pytest.Pytester:
-    """A pytester directory with its own ini, so no outer configuration leaks in."""
+def ourtester(
+    pytester: pytest.Pytester,
+    write_ini: Callable[[str], Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> pytest.Pytester:
+    """A pytester directory with its own ini, so no outer configuration leaks in.
+
+    The processes a session starts (xdist workers, subprocess runs) are not measured by
+    coverage: measuring them doubles the time of CI, while the code they run is measured in
+    the in-process sessions (``-n 0``, ``-p no:xdist``) of the same tests.
+    """
     write_ini("")
+    monkeypatch.delenv("COVERAGE_PROCESS_CONFIG", raising=False)
+    monkeypatch.delenv("COVERAGE_PROCESS_START", raising=False)
     return pytester
 
 

@@ -9,11 +9,8 @@ and never get each other's output; ``apply(seed=...)`` keys the seed its ``ctx.r
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -50,33 +47,6 @@ def own_folder(request: pytest.FixtureRequest) -> None:
     pytester tests run in pytester's."""
     if "ourtester" not in request.fixturenames:
         request.getfixturevalue("in_tmp_path")
-
-
-@pytest.fixture
-def load(tmp_path: Path) -> Iterator[Loader]:
-    """``load(name, source)`` imports ``source`` as module ``name`` from a user folder,
-    replacing a module of that name loaded before (an edit between two sessions)."""
-    folder = tmp_path / "user_code"
-    folder.mkdir()
-    loaded: set[str] = set()
-
-    def load_module(name: str, source: str) -> ModuleType:
-        path = folder / f"{name}.py"
-        path.write_text(textwrap.dedent(source))
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        loaded.add(name)
-        spec.loader.exec_module(module)
-        return module
-
-    try:
-        yield load_module
-    finally:
-        for name in loaded:
-            sys.modules.pop(name, None)
 
 
 def outs(result: Any, condition: str = "baseline") -> list[float]:

@@ -9,9 +9,8 @@ import importlib.util
 import json
 import struct
 import sys
-import textwrap
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -229,35 +228,6 @@ def test_digests_and_keys_are_the_same_under_any_pythonhashseed(tmp_path: Path) 
 
 
 # --- code ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def load(tmp_path: Path) -> Iterator[Callable[..., ModuleType]]:
-    """``load(name, source)`` imports ``source`` as module ``name`` from a user file,
-    replacing any module of that name loaded before (an edit between two sessions)."""
-    loaded: set[str] = set()
-    folder = tmp_path / "user_code"
-    folder.mkdir()
-
-    def load_module(name: str, source: str) -> ModuleType:
-        path = folder / f"{name}.py"
-        path.write_text(textwrap.dedent(source))
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        loaded.add(name)
-        spec.loader.exec_module(module)
-        return module
-
-    sys.path.insert(0, str(folder))
-    try:
-        yield load_module
-    finally:
-        sys.path.remove(str(folder))
-        for name in loaded:
-            sys.modules.pop(name, None)
 
 
 STEP = """\

@@ -150,7 +150,7 @@ def keep(config: pytest.Config, groups: Sequence[_Group], items: list[pytest.Ite
                 for chunk in members:
                     chunk.verdicts = wanted
                 block += members
-        block += [v for v in group.verdicts if v in skipped or (collect_only and v in judged)]
+        block += [v for v in chosen if v in skipped or (collect_only and v in judged)]
         blocks[id(group.node)] = block
     final: list[pytest.Item] = []
     placed: set[int] = set()
@@ -161,10 +161,6 @@ def keep(config: pytest.Config, groups: Sequence[_Group], items: list[pytest.Ite
         node = id(_experiment_of(item))
         if node in blocks and node not in placed:
             placed.add(node)
-            final += blocks[node]
-    for group in groups:  # every item of it was deselected, but a skipped verdict stays
-        node = id(group.node)
-        if node in blocks and node not in placed:
             final += blocks[node]
     running = {id(item) for item in final}
     # The chunks shielded from the other plugins' deselection and not needed after all.
