@@ -46,6 +46,7 @@ CASES: dict[str, Case] = {
     "crystallize_replicates": Case("3", 3, ("--crystallize-replicates", "5"), 5, "zero"),
     "crystallize_no_cache": Case("true", True, ("--crystallize-no-cache",), True, "maybe"),
     "crystallize_cache_clear": Case("true", True, ("--crystallize-cache-clear",), True, "maybe"),
+    "crystallize_alpha": Case("0.01", 0.01, ("--crystallize-alpha", "0.1"), 0.1, "5%"),
     "crystallize_correction": Case(
         "bonferroni", "bonferroni", ("--crystallize-correction", "bh"), "bh", "sidak"
     ),
@@ -74,6 +75,19 @@ CASES: dict[str, Case] = {
         ["total:+1", "n:-2"],
         "total:5%",
         extra_ini="crystallize_compare = main",
+    ),
+    "crystallize_compare_missing": Case(
+        "fail", "fail", ("--crystallize-compare-missing", "skip"), "skip", "error"
+    ),
+    "crystallize_lower_is_better": Case(
+        "latency",
+        ["latency"],
+        ("--crystallize-lower-is-better", "loss", "--crystallize-lower-is-better", "ms"),
+        ["loss", "ms"],
+        "latency:-1",
+    ),
+    "crystallize_progress_interval": Case(
+        "5", 5.0, ("--crystallize-progress-interval", "0"), 0.0, "-1"
     ),
 }
 CLI_ROWS = sorted(name for name, option in OPTIONS.items() if option.cli)

@@ -33,6 +33,12 @@ class Verdict:
         The verifier's output as plain data.
     notes:
         Warnings the verifier emitted and degenerate inputs (for example zero variance).
+    condition:
+        The condition the verdict is about when ``treatment`` does not name one: a comparison
+        with a saved baseline is named after its metric and compares this condition.
+    comparison:
+        For a comparison with a saved baseline that no gate judges: ``"unchanged"``,
+        ``"improved"`` or ``"regressed"`` (its ``outcome`` is ``"passed"``); else ``""``.
     """
 
     experiment: str
@@ -58,6 +64,13 @@ class Verdict:
     mde: float | None = None
     output: Any = None
     notes: tuple[str, ...] = ()
+    condition: str = ""
+    comparison: str = ""
+
+    @property
+    def shown(self) -> str:
+        """What a summary shows: the comparison's word when there is one, else the outcome."""
+        return self.comparison or self.outcome
 
     @property
     def name(self) -> str:
@@ -74,6 +87,10 @@ class Verdict:
             ("n_treatment", self.n_treatment),
             ("correction", self.correction),
         ]
+        if self.condition:
+            pairs.append(("condition", self.condition))
+        if self.comparison:
+            pairs.append(("comparison", self.comparison))
         if self.effect_size_name:
             pairs.append(("effect_size_name", self.effect_size_name))
         optional = {
@@ -117,4 +134,6 @@ class Verdict:
             "mde": self.mde,
             "output": plain(self.output, finite=True),
             "notes": list(self.notes),
+            "condition": self.condition or self.treatment,
+            "comparison": self.comparison or None,
         }

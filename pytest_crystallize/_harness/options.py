@@ -55,6 +55,35 @@ def _megabytes(text: str) -> float:
     return value
 
 
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:  # also rejects nan
+        msg = f"expected a significance level between 0 and 1, such as 0.05, got {text!r}"
+        raise ValueError(msg)
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):  # also rejects nan
+        msg = f"expected a number of seconds, 0 or more (0 turns it off), got {text!r}"
+        raise ValueError(msg)
+    return value
+
+
+def _metric_name(text: str) -> str:
+    if not text.strip() or ":" in text:
+        msg = f"expected a metric's name, such as 'latency', got {text!r}"
+        raise ValueError(msg)
+    return text.strip()
+
+
 def _baseline_name(text: str) -> str:
     """A name a baseline can be saved under, checked by the rule the session uses."""
     # Deferred, like every import of the engine here: this module loads in every pytest run.
@@ -173,6 +202,14 @@ OPTIONS: dict[str, Option] = {
             default=False,
         ),
         Option(
+            "crystallize_alpha",
+            "value",
+            "the significance level of every verifier not given an alpha of its own "
+            "(default 0.05)",
+            parse=_alpha,
+            metavar="ALPHA",
+        ),
+        Option(
             "crystallize_correction",
             "choice",
             "adjust p-values over each experiment's comparisons: holm (default), bonferroni, "
@@ -242,6 +279,32 @@ OPTIONS: dict[str, Option] = {
             parse=_gate,
             cli_parse=_gate_cli,
             metavar="METRIC:+-MARGIN",
+        ),
+        Option(
+            "crystallize_compare_missing",
+            "choice",
+            "when the baseline to compare with (or an experiment in it) is not saved yet: skip "
+            "the comparison (default) or fail",
+            default="skip",
+            choices=("skip", "fail"),
+        ),
+        Option(
+            "crystallize_lower_is_better",
+            "list",
+            "a metric for which lower is better (latency, loss), for the words improved and "
+            "regressed of an ungated comparison; repeatable",
+            default=[],
+            parse=_metric_name,
+            metavar="METRIC",
+        ),
+        Option(
+            "crystallize_progress_interval",
+            "value",
+            "without a terminal (CI logs), print each running experiment's progress at most "
+            "every SECONDS (default 30; 0 turns it off)",
+            default=30.0,
+            parse=_seconds,
+            metavar="SECONDS",
         ),
         Option(
             "crystallize_cache_max_mb",
