@@ -14,8 +14,9 @@ Module map (each wing imports only the wings below it; tests/test_architecture.p
                    (selection), the verdict board (board, tracking), verdicts as reports
                    (reports), session documents (documents), terminal output (terminal),
                    the step cache's setup and upkeep (stepcache), xdist hooks (xdist)
-    _report/       the judge (verdict decisions and messages), pilot plans (planning), JSON and
-                   Markdown documents, HTML
+    _report/       the judge (verdict decisions and messages) and its registration for
+                   script runs (scripts), pilot plans (planning), JSON and Markdown
+                   documents, HTML
     _store/        baselines saved and compared across commits
     stats/         the public verifiers (pytest_crystallize.stats), shared computations,
                    equivalence and non-inferiority gates, power
@@ -24,7 +25,8 @@ Module map (each wing imports only the wings below it; tests/test_architecture.p
                    checks, names, run plan, lifecycle, execution, seeds, plugins, artifacts,
                    step cache and its signing key, fingerprints, atomic writes, verifiers,
                    hypotheses, the gate on complete data, family correction, numbers, results,
-                   errors, graphs, upstream runs; never imports pytest
+                   the verdict table, the judge's slot (judging), errors, graphs, upstream
+                   runs; never imports pytest
 """
 
 from __future__ import annotations
@@ -191,6 +193,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
 }
 _MODULES = {name: module for module, names in _EXPORTS.items() for name in names}
 _MODULES["hookspecs"] = ".hookspecs"
+# The names that run experiments: their first use also loads the judge of script runs, so
+# ``Result.verdicts`` and ``Result.summary()`` are filled (the engine cannot import it).
+_RUNNERS = ("Experiment", "ExperimentBuilder", "ExperimentGraph")
 
 __all__ = sorted(_MODULES)
 
@@ -205,6 +210,8 @@ def __getattr__(name: str) -> object:
         msg = f"module 'pytest_crystallize' has no attribute {name!r}"
         raise AttributeError(msg)
     loaded = _importlib.import_module(module, __name__)
+    if name in _RUNNERS:
+        _importlib.import_module("._report.scripts", __name__)
     value = loaded if name == module[1:] else getattr(loaded, name)
     globals()[name] = value  # later lookups are plain attribute reads
     return value

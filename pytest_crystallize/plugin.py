@@ -61,6 +61,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if board is not None:  # the process that owns the session decides the verdicts
         config.stash[_BOARD] = board
         config.pluginmanager.register(board, "crystallize-verdicts")
+        from ._harness.progress import register_progress  # deferred: only with --crystallize
+
+        register_progress(config)  # progress lines in logs, printed by the session's owner
 
 
 # --- collection ---------------------------------------------------------------------------
@@ -161,9 +164,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(hint)
     board = config.stash.get(_BOARD, None)
     if board is not None and (board.verdicts or board.cache.hits or board.cache.misses):
-        from ._harness.terminal import write_summary  # deferred: only with --crystallize
+        from ._harness.terminal import replicate_values, write_summary  # deferred: --crystallize
 
-        write_summary(terminalreporter, board.verdicts, board.cache)
+        verbose = config.get_verbosity() >= 2  # -vv: each verdict's values below its row
+        values = replicate_values(board.tracked.values()) if verbose else None
+        write_summary(terminalreporter, board.verdicts, board.cache, values)
 
 
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> Any:

@@ -246,6 +246,8 @@ def parse_summary(stdout: str) -> dict[str, dict[str, str]]:
     for line in rows:
         if not line.strip() or line.startswith("!"):  # the notes below the rows
             break
+        if line.startswith(" "):  # -vv: the values of the row above
+            continue
         row = dict(zip(columns, re.split(r"\s{2,}", line.strip()), strict=True))
         parsed[f"{row['experiment']}::{row['hypothesis']}::{row['treatment']}"] = row
     return parsed

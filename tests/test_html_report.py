@@ -1,9 +1,12 @@
-"""The HTML report: one self-contained file with inline SVG plots, opened in headless Chromium.
+"""The HTML report of a session: one self-contained file, opened in headless Chromium.
 
-The static checks read the file; the Chromium checks (skipped when Debian's ``chromium`` is not
-installed; ``.ci/run`` installs it) load it from disk with networking off, read the DOM
-Chromium built, and decode a screenshot with the standard library to see that something was
-drawn in colour.
+One session (with and without workers) writes the report of three experiments: ``demo`` (a
+failed and a passed verdict), ``gpu`` (its step skips: a skipped verdict) and ``speed`` (two
+passed verdicts on ``total``; ``latency`` is judged by no hypothesis). The static checks read
+the file; the Chromium checks (skipped when Debian's ``chromium`` is not installed; ``.ci/run``
+installs it) load it from disk with networking off, read the DOM Chromium built, and decode a
+screenshot with the standard library to see that something was drawn in colour. The report's
+parts are tested on hand-built documents in ``test_html_render.py``.
 """
 
 from __future__ import annotations
@@ -11,24 +14,28 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import struct
 import subprocess
-import zlib
 from collections import Counter
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from _html_dom import Node, find, parse, read_png, text
 from _support import (
     IN_PROCESS,
-    MODES,
+    TWO_WORKERS,
     builder_source,
+    experiment_source,
     replicate_seeds,
     seeded_boost,
     seeded_source,
     treatments_source,
+    with_and_without_workers,
     workload,
 )
+
+from pytest_crystallize._report.plots import BASELINE_COLOUR
+
+pytestmark = pytest.mark.usefixtures("private_cache_key")
 
 REPLICATES = 5
 BOOSTS = {"baseline": 0.0, "boosted": 5.0, "mild": 1.0}
@@ -51,6 +58,20 @@ EXPERIMENT = seeded_source(
         replicates=REPLICATES,
     ),
 )
+DEMO = experiment_source(replicates=REPLICATES)  # demo: boost passes, flat fails
+GPU = experiment_source(
+    {"gpu": {"fast": 2.0}}, replicates=3, step_code="import pytest\npytest.skip('no GPU here')"
+)
+FLAT_REASON = "hypothesis 'by_p', treatment 'flat' vs baseline on 'score': welch did not pass"
+HEADLINE = "1 failed · 1 skipped · 3 passed · 3 experiments"
+# the most severe first, then the document's order (experiment files, then verdicts)
+ROWS = [
+    ("failed", "experiment_demo.py::demo::by_p::flat"),
+    ("skipped", "experiment_gpu.py::gpu::by_p::fast"),
+    ("passed", "experiment_demo.py::demo::by_p::boost"),
+    ("passed", "experiment_speed.py::speed::faster::boosted"),
+    ("passed", "experiment_speed.py::speed::faster::mild"),
+]
 
 
 def metric_values(metric: str, boost: float) -> list[float]:
@@ -63,49 +84,9 @@ def metric_values(metric: str, boost: float) -> list[float]:
     ]
 
 
-class Plots(HTMLParser):
-    """The points of every ``<svg data-plot=...>``: plot -> [title of each circle.point]."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.plots: dict[str, list[str]] = {}
-        self.svg: str | None = None
-        self.in_point = False
-        self.in_title = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        if tag == "svg":
-            self.svg = found.get("data-plot") or ""
-            self.plots[self.svg] = []
-        elif tag == "circle" and found.get("class") == "point" and self.svg is not None:
-            self.in_point = True
-            self.plots[self.svg].append("")
-        elif tag == "title" and self.in_point:
-            self.in_title = True
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "svg":
-            self.svg = None
-        elif tag == "circle":
-            self.in_point = False
-        elif tag == "title":
-            self.in_title = False
-
-    def handle_data(self, data: str) -> None:
-        if self.in_title and self.svg is not None:
-            self.plots[self.svg][-1] += data
-
-
-def plots_of(html: str) -> dict[str, list[str]]:
-    parser = Plots()
-    parser.feed(html)
-    return parser.plots
-
-
-def expected_plots() -> dict[str, Counter[str]]:
-    """The title of every point each plot should have (a Counter: jitter reorders nothing,
-    but equal values may repeat)."""
+def expected_points() -> dict[str, Counter[str]]:
+    """The tooltip of every point each plot of ``speed`` should have (a Counter: jitter
+    reorders nothing, but equal values may repeat)."""
     want: dict[str, Counter[str]] = {}
     for metric in ("latency", "total"):
         base = metric_values(metric, 0.0)
@@ -121,51 +102,112 @@ def expected_plots() -> dict[str, Counter[str]]:
     return want
 
 
+def plots(root: Node) -> dict[str, Node]:
+    return {svg.attrs["data-plot"]: svg for svg in find(root, "svg")}
+
+
+def points(svg: Node) -> list[str]:
+    return [text(find(c, "title")[0]) for c in find(svg, "circle", "point")]
+
+
+def write_experiments(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(experiment_speed=EXPERIMENT, experiment_demo=DEMO, experiment_gpu=GPU)
+
+
+def run(pytester: pytest.Pytester, target: str, *dist: str) -> pytest.RunResult:
+    return pytester.runpytest("--crystallize", "--crystallize-html", target, *dist)
+
+
 @pytest.fixture
-def report(ourtester: pytest.Pytester, request: pytest.FixtureRequest) -> Path:
-    """Run the experiment with --crystallize-html and return the report's path."""
-    dist = getattr(request, "param", IN_PROCESS)
-    ourtester.makepyfile(experiment_speed=EXPERIMENT)
-    result = ourtester.runpytest("--crystallize", "--crystallize-html", "out/report.html", *dist)
-    assert result.ret == pytest.ExitCode.OK
+def dist() -> list[str]:
+    """One process, unless a test is parametrized ``@with_and_without_workers``."""
+    return IN_PROCESS
+
+
+@pytest.fixture
+def report(ourtester: pytest.Pytester, dist: list[str], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the three experiments with --crystallize-html and return the report's path."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
+    write_experiments(ourtester)
+    result = run(ourtester, "out/report.html", *dist)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # demo::by_p::flat
+    assert result.parseoutcomes()["failed"] == 1
     return ourtester.path / "out" / "report.html"
 
 
-@pytest.mark.parametrize("report", MODES[:2], indirect=True)  # n0, n2
-def test_the_html_report_is_one_file_with_an_inline_svg_plot_per_metric_and_of_pairs(
-    report: Path,
-) -> None:
-    assert [p.name for p in report.parent.iterdir()] == ["report.html"]  # no temporary files
-    html = report.read_text(encoding="utf-8")
-    assert html.startswith("<!DOCTYPE html>")
-
-    plots = plots_of(html)
-    assert sorted(plots) == [
-        "speed: latency",
-        "speed: latency paired",
-        "speed: total",
-        "speed: total paired",
-    ]
-    # every replicate of every condition is a point whose tooltip holds its value
-    for name, titles in expected_plots().items():
-        assert Counter(plots[name]) == titles, name
-    assert html.count('class="mean"') == html.count('class="ci"') == 2 * (3 + 2)
-
-    # and the verdict table, one row per verdict
-    assert html.count("<table class='verdicts'>") == 1
-    assert re.search(r"<td>faster</td><td>boosted</td><td>paired t-test</td>", html)
-    assert re.search(r"<td>faster</td><td>mild</td><td>paired t-test</td>", html)
+def check_the_page(html: str) -> None:
+    """The headline, the verdicts in order with their reasons, the date: what a reader sees."""
+    root = parse(html)
+    assert text(find(root, id="tally")[0]) == HEADLINE
+    assert "1970-01-01" in text(root)  # SOURCE_DATE_EPOCH=0
+    rows = [r for r in find(root, "tr") if "data-nodeid" in r.attrs]
+    assert [(r.classes[0], r.attrs["data-nodeid"]) for r in rows] == ROWS
+    assert [text(find(r, "td")[0]) for r in rows] == [kind for kind, _ in ROWS]
+    assert [text(find(r, "td")[3]) for r in rows] == ["flat", "fast", "boost", "boosted", "mild"]
+    reasons = [text(p) for p in find(root, "p", "reason")]
+    assert len(reasons) == len(ROWS)
+    assert reasons[0].startswith(FLAT_REASON)  # written out, not a tooltip
+    assert reasons[1] == "no GPU here"
 
 
-@pytest.mark.parametrize("report", MODES[:2], indirect=True)  # n0, n2
-def test_the_html_report_fetches_nothing(report: Path) -> None:
-    html = report.read_text(encoding="utf-8")
+def check_the_plots(html: str) -> None:
+    """Full-size plots of the judged metrics, the others folded; colours; axes."""
+    root = parse(html)
+    found = plots(root)
+    folded = {svg.attrs["data-plot"] for d in find(root, "details") for svg in find(d, "svg")}
+    assert sorted(found) == sorted(["demo: score", "demo: score paired", *expected_points()])
+    assert folded == {"speed: latency", "speed: latency paired"}  # judged by no hypothesis
+    for name, want in expected_points().items():
+        assert Counter(points(found[name])) == want, name
+    fills: dict[tuple[str, str], set[str]] = {}
+    for name, svg in found.items():
+        assert 4 <= len(find(svg, "text", "tick")) <= 6, name  # a labelled y axis
+        assert len(find(svg, "line", "zero")) == name.endswith("paired"), name
+        for circle in find(svg, "circle", "point"):
+            condition = text(find(circle, "title")[0]).split(":")[0]
+            fills.setdefault((name.split(":")[0], condition), set()).add(circle.attrs["fill"])
+    # one colour per condition in every plot, the baseline's always the same
+    assert all(len(shown) == 1 for shown in fills.values()), fills
+    assert all(shown == {BASELINE_COLOUR} for (_, c), shown in fills.items() if c == "baseline")
+    for experiment in ("demo", "speed"):  # and the conditions of an experiment differ
+        mine = [next(iter(v)) for (e, _), v in fills.items() if e == experiment]
+        assert len(set(mine)) == len(mine) == 3, experiment
+
+
+def check_it_fetches_nothing(html: str) -> None:
     urls = set(re.findall(r"""(?i)\b(?:https?:)?//[^\s"'<>)]+""", html))
     assert urls == {"http://www.w3.org/2000/svg"}  # the SVG namespace, never fetched
     lowered = html.lower()
     for needle in ("<script", "<link", "<img", "<iframe", "<object", "@import", "url("):
         assert needle not in lowered, needle
     assert not re.search(r"\s(?:src|href)\s*=", lowered)
+
+
+@with_and_without_workers
+def test_the_html_report_heads_with_the_tally_and_lists_failures_first(
+    report: Path, dist: list[str]
+) -> None:
+    assert [p.name for p in report.parent.iterdir()] == ["report.html"]  # no temporary files
+    html = report.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>")
+    check_the_page(html)
+    check_the_plots(html)
+    check_it_fetches_nothing(html)
+
+
+def test_two_sessions_write_the_same_bytes_and_no_date_without_source_date_epoch(
+    ourtester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    write_experiments(ourtester)
+    run(ourtester, "one.html", *IN_PROCESS)
+    run(ourtester, "two.html", *TWO_WORKERS)  # other workers, another clock
+    one = (ourtester.path / "one.html").read_bytes()
+    assert one == (ourtester.path / "two.html").read_bytes()
+    html = one.decode("utf-8")
+    assert not re.search(r"\d\d:\d\d|\b(?:19|20)\d\d-\d\d-\d\d\b|<time", html)  # no clock
+    assert str(ourtester.path) not in html  # no absolute path
+    assert "experiment_demo.py" in html
 
 
 # --- in headless Chromium -----------------------------------------------------------------
@@ -217,102 +259,32 @@ def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
 
 
 @needs_chromium
-def test_chromium_builds_a_dom_with_every_plot_and_point(report: Path, tmp_path: Path) -> None:
+def test_chromium_builds_a_dom_with_the_headline_the_rows_in_order_and_every_plot(
+    report: Path, tmp_path: Path
+) -> None:
     done = chromium(tmp_path, "--dump-dom", report.as_uri())
     dom = done.stdout.decode("utf-8")
-    plots = plots_of(dom)
-    assert sorted(plots) == sorted(expected_plots())
-    for name, titles in plots.items():
-        groups = 2 if name.endswith("paired") else 3
-        assert len(titles) == groups * REPLICATES, name
-        assert Counter(titles) == expected_plots()[name], name
-    assert dom.count("<svg") == 4
-    assert dom.count('class="point"') == 2 * (3 + 2) * REPLICATES
-
-
-def read_png(data: bytes) -> tuple[int, int, int, list[bytes]]:
-    """(width, height, bytes per pixel, rows) of an 8-bit RGB(A), non-interlaced PNG."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    pos, chunks, header = 8, [], None
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        pos += 12 + length
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            chunks.append(body)
-        elif kind == b"IEND":
-            break
-    assert header is not None
-    width, height, depth, color, _, _, interlace = header
-    assert (depth, color in (2, 6), interlace) == (8, True, 0), header
-    bpp = 3 if color == 2 else 4
-    raw, stride = zlib.decompress(b"".join(chunks)), width * bpp
-    low = int.from_bytes(b"\x7f" * stride, "big")
-    high = int.from_bytes(b"\x80" * stride, "big")
-    rows: list[bytes] = []
-    prev = bytearray(stride)
-    for y in range(height):
-        start = y * (stride + 1)
-        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
-        if kind == 1:  # Sub
-            for i in range(bpp, stride):
-                line[i] = (line[i] + line[i - bpp]) & 255
-        elif kind == 2:  # Up: bytewise addition of whole rows at once (no carries across)
-            x, p = int.from_bytes(line, "big"), int.from_bytes(prev, "big")
-            line = bytearray((((x & low) + (p & low)) ^ ((x ^ p) & high)).to_bytes(stride, "big"))
-        elif kind == 3:  # Average
-            for i in range(stride):
-                left = line[i - bpp] if i >= bpp else 0
-                line[i] = (line[i] + (left + prev[i]) // 2) & 255
-        elif kind == 4:  # Paeth
-            for i in range(stride):
-                a = line[i - bpp] if i >= bpp else 0
-                b, c = prev[i], prev[i - bpp] if i >= bpp else 0
-                pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
-                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        rows.append(bytes(line))
-        prev = line
-    return width, height, bpp, rows
-
-
-def test_the_png_reader_decodes_every_filter() -> None:
-    """A 3x5 RGB image written with each of the five row filters in turn."""
-    rows = [
-        bytes(v for x in range(3) for v in ((x * 91 + y * 33) % 256, (x * y * 50) % 256, 255 - x))
-        for y in range(5)
-    ]
-    filtered, prev = b"", bytes(9)
-    for kind, row in enumerate(rows):
-        out = bytearray()
-        for i, value in enumerate(row):
-            a = row[i - 3] if i >= 3 else 0
-            b, c = prev[i], prev[i - 3] if i >= 3 else 0
-            p = a + b - c
-            paeth = min((abs(p - a), 0, a), (abs(p - b), 1, b), (abs(p - c), 2, c))[2]
-            predict = (0, a, b, (a + b) // 2, paeth)[kind]
-            out.append((value - predict) & 255)
-        filtered += bytes([kind]) + bytes(out)
-        prev = row
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = zlib.crc32(kind + body)
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 3, 5, 8, 2, 0, 0, 0))
-    png += chunk(b"IDAT", zlib.compress(filtered)) + chunk(b"IEND", b"")
-    assert read_png(png) == (3, 5, 3, rows)
+    check_the_page(dom)  # the tally, failed before passed, the reasons as visible text
+    root = parse(dom)
+    seen = text(root)
+    assert HEADLINE in seen
+    assert FLAT_REASON in seen
+    assert seen.index(FLAT_REASON) < seen.index("paired t-test: p=")  # a passed row's reason
+    found = plots(root)
+    assert len(found) == 6
+    for name, want in expected_points().items():
+        assert Counter(points(found[name])) == want, name
+    assert dom.count('class="point"') == (2 + 1) * (3 + 2) * REPLICATES  # score, total, latency
 
 
 @needs_chromium
-def test_chromium_draws_the_plots_in_colour(report: Path, tmp_path: Path) -> None:
+def test_chromium_draws_the_report_in_colour(report: Path, tmp_path: Path) -> None:
     shot = tmp_path / "shot.png"
-    chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,2000", report.as_uri())
+    chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,1600", report.as_uri())
     data = shot.read_bytes()
     assert len(data) > 5_000  # a blank page compresses to far less
     width, height, bpp, rows = read_png(data)
-    assert (width, height) == (1200, 2000)
+    assert (width, height) == (1200, 1600)
 
     pixels: Counter[tuple[int, ...]] = Counter()
     for row in rows[::2]:  # every other row and column is plenty
@@ -323,10 +295,12 @@ def test_chromium_draws_the_plots_in_colour(report: Path, tmp_path: Path) -> Non
     drawn = {colour: n for colour, n in pixels.items() if colour != (255, 255, 255)}
     assert total - white > 0.005 * total  # text, axes and points: not a blank page
     assert len(drawn) > 50  # antialiased text and shapes in many shades, not one flat fill
-    # the points are coloured: the baseline's blue, the treatments' orange and green
+    # the points: the baseline's blue, the treatments' orange and green; the failure's red
     bluish = sum(n for (r, g, b), n in drawn.items() if b > r + 40 and b > g + 20)
     orange = sum(n for (r, g, b), n in drawn.items() if r > b + 60 and g > b + 20)
     green = sum(n for (r, g, b), n in drawn.items() if g > r + 30 and g > b + 20)
+    red = sum(n for (r, g, b), n in drawn.items() if r > 150 and g < 70 and b < 70)
     assert bluish > 0
     assert orange > 0
     assert green > 0
+    assert red > 0

@@ -317,7 +317,7 @@ def test_the_json_report_holds_runs_seeds_verdicts_cache_and_environment(
     os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
 
-    assert document["schema_version"] == 1
+    assert document["schema_version"] == 2
     assert document["created"].endswith("+00:00")
     assert document["settings"] == {
         "correction": "holm",
@@ -420,10 +420,15 @@ def _row(v: dict[str, Any], icon: str) -> str:
         if v["difference"] is None
         else f"{v['difference']:+.3g} [{v['ci_low']:+.3g}, {v['ci_high']:+.3g}]"
     )
-    adjusted = "-" if v["pvalue_adjusted"] is None else f"{v['pvalue_adjusted']:.3g}"
+    means = (
+        "-"
+        if v["mean_baseline"] is None and v["mean_treatment"] is None
+        else f"{v['mean_baseline']:.4g} → {v['mean_treatment']:.4g}"
+    )
+    adjusted = "" if v["pvalue_adjusted"] is None else f" ({v['pvalue_adjusted']:.3g})"
     return (
-        f"| {v['experiment']} | {v['hypothesis']} | {v['treatment']} | {change} | "
-        f"{v['pvalue']:.3g} / {adjusted} | {icon} {v['outcome']} |"
+        f"| {v['experiment']} | {v['hypothesis']} | {v['condition']} | {', '.join(v['metrics'])} "
+        f"| {means} | {change} | {v['pvalue']:.3g}{adjusted} | {icon} {v['outcome']} |"
     )
 
 
@@ -442,21 +447,25 @@ def test_the_markdown_summary_has_a_row_per_verdict_and_the_failures_with_messag
     want = expected_paired(5.0)
 
     lines = text.splitlines()
-    assert lines[0] == "## crystallize"
-    assert "3 verdicts in 2 experiments; step cache 0 hits, 18 misses." in lines
+    assert lines[0] == "## crystallize: ❌ 2 failed · ✅ 1 passed · 2 experiments"
+    assert "3 verdicts; step cache 0 hits, 18 misses." in lines
     header = lines.index(
-        "| experiment | hypothesis | treatment | change [95% CI] | p (raw / adjusted) | outcome |"
+        "| experiment | hypothesis | treatment | metric | means (baseline → treatment) "
+        "| change [95% CI] | p (adj) | outcome |"
     )
     rows = lines[header + 2 : header + 5]
-    assert rows == [_row(boosted, "✅"), _row(same, "❌"), _row(odd, "❌")]
-    # the numbers in the row are the experiment's: change and CI, raw and adjusted p
+    # the failed verdicts first, in report order; the passed one last
+    assert rows == [_row(same, "❌"), _row(odd, "❌"), _row(boosted, "✅")]
+    # the numbers in the row are the experiment's: means, change and CI, raw and adjusted p
     change = f"{want['difference']:+.3g} [{want['ci_low']:+.3g}, {want['ci_high']:+.3g}]"
-    assert rows[0] == (
-        f"| speed | faster | boosted | {change} | {want['pvalue']:.3g} / "
-        f"{2 * want['pvalue']:.3g} | ✅ passed |"
+    means = f"{want['mean_baseline']:.4g} → {want['mean_treatment']:.4g}"
+    assert rows[2] == (
+        f"| speed | faster | boosted | total | {means} | {change} | {want['pvalue']:.3g} "
+        f"({2 * want['pvalue']:.3g}) | ✅ passed |"
     )
-    assert rows[1] == "| speed | faster | same | +0 [+0, +0] | 1 / 1 | ❌ failed |"
-    assert rows[2].endswith("| 1 / - | ❌ failed |")
+    assert rows[0].startswith("| speed | faster | same | total | ")
+    assert rows[0].endswith(" | +0 [+0, +0] | 1 (1) | ❌ failed |")
+    assert rows[1].endswith("| 1 | ❌ failed |")
 
     problems = text.split("### Failed or inconclusive", 1)[1]
     assert f"**{FILE}::speed::faster::boosted**" not in problems
@@ -479,7 +488,10 @@ def test_the_summary_is_appended_to_the_github_step_summary_unless_opted_out(
     # without --crystallize-md the summary still goes to GitHub, once (not once per worker)
     tester.runpytest("--crystallize", "--crystallize-no-cache", *dist)
     appended = step_summary.read_text(encoding="utf-8")
-    assert appended.startswith("# an earlier step\n\nits own text\n## crystallize\n")
+    assert appended.startswith(
+        "# an earlier step\n\nits own text\n## crystallize: ❌ 2 failed · ✅ 1 passed · "
+        "2 experiments\n"
+    )
     assert appended.count("## crystallize") == 1
     assert f"- **{FILE}::speed::faster::same** (failed):" in appended
 

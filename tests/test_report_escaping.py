@@ -86,6 +86,7 @@ class Tags(HTMLParser):
 
 HTML_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "section"}
 HTML_TAGS |= {"figure", "figcaption", "svg", "line", "text", "circle", "table", "tr", "th", "td"}
+HTML_TAGS |= {"thead", "tbody", "span", "path", "details", "summary", "div"}
 
 
 @with_and_without_workers
@@ -103,11 +104,12 @@ def test_markdown_and_html_escape_names_messages_and_notes(
     names = ["e&lt;b&gt;x&amp;\\|\\`y\\`", "h&lt;script&gt;\\*y\\*", "a\\|b&lt;i&gt;"]
     escaped_id = "::".join(["experiment_escaping.py", *names])
 
-    # the table keeps its six columns; every cell shows the name, nothing becomes HTML
+    # the table keeps its eight columns; every cell shows the name, nothing becomes HTML
     (row,) = [line for line in text.splitlines() if line.startswith("| e&lt;")]
     cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", row)[1:-1]]
-    assert cells[:3] == names
-    assert cells[5] == "❌ failed"
+    assert len(cells) == 8
+    assert cells[:4] == [*names, "m\\|&lt;b&gt;&amp;\\`x\\`"]
+    assert cells[7] == "❌ failed"
     assert f"- {escaped_id}: note &lt;b&gt;x&lt;/b&gt; \\| \\`a\\` &amp; \\*b\\* \\_c\\_" in text
     # the message is verbatim in a code block whose fence its ``` cannot close
     assert f"- **{escaped_id}** (failed):\n\n  ````\n  hypothesis {HYPOTHESIS!r}, " in text
@@ -123,8 +125,9 @@ def test_markdown_and_html_escape_names_messages_and_notes(
     parser = Tags()
     parser.feed((ourtester.path / "r.html").read_text(encoding="utf-8"))
     assert parser.tags <= HTML_TAGS  # no <b>, <i> or <script> from a name or a message
-    assert parser.cells[:3] == [HYPOTHESIS, TREATMENT, TEST]
-    assert any(TEST in title and NOTE in title for title in parser.titles)
+    assert parser.cells[1:5] == [EXPERIMENT, HYPOTHESIS, TREATMENT, METRIC]
+    assert TEST in parser.cells[-1]  # the reason, written out under the verdict's row
+    assert NOTE in parser.cells[-1]
     html_text = (ourtester.path / "r.html").read_text(encoding="utf-8")
     assert "<h2>e&lt;b&gt;x&amp;|`y`</h2>" in html_text
     assert "m|&lt;b&gt;&amp;`x` per replicate" in html_text

@@ -218,7 +218,7 @@ def test_reports_follow_symlinks_fill_a_fifo_and_change_nothing_else(
     (data,) = received
     document = json.loads(data)
     assert [v["treatment"] for v in document["experiments"][0]["verdicts"]] == ["boost"]
-    assert real_md.read_text().startswith("## crystallize\n")
+    assert real_md.read_text(encoding="utf-8").startswith("## crystallize: ✅ 1 passed")
     assert (outside / "new" / "report.html").read_text().startswith("<!DOCTYPE html>")
     # the project is as it was: the links are links, the FIFO a FIFO, no temporary file left
     assert tree(project) == before
@@ -321,7 +321,8 @@ def test_an_unwritable_github_step_summary_is_one_warning_and_the_session_goes_o
             "--crystallize-no-step-summary)"
         ]
     )
-    assert (ourtester.path / "summary.md").read_text().startswith("## crystallize\n")
+    summary = (ourtester.path / "summary.md").read_text(encoding="utf-8")
+    assert summary.startswith("## crystallize: ✅ 1 passed · 1 experiment\n")
     assert list(folder.iterdir()) == []
 
 

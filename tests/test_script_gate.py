@@ -21,6 +21,7 @@ from pytest_crystallize import (
     pipeline_step,
     treatment,
 )
+from pytest_crystallize._engine import judging
 
 pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
@@ -58,8 +59,10 @@ def experiment(fail: tuple[tuple[str, int], ...] = (), **kwargs: Any) -> Experim
 
 
 @pytest.fixture(autouse=True)
-def _no_calls() -> None:
+def _no_calls(monkeypatch: pytest.MonkeyPatch) -> None:
     CALLS.clear()
+    # The gate alone: the judge that fills result.verdicts would call the verifiers again.
+    monkeypatch.setattr(judging.SLOT, "judge", None)
 
 
 def test_failed_runs_of_a_treatment_make_its_verdicts_errors() -> None:

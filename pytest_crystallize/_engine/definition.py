@@ -117,6 +117,8 @@ def _check_hypotheses(experiment: Experiment, label: str) -> None:
             f"baseline; add .treatments([...]) or drop the hypotheses"
         )
         raise ExperimentDefinitionError(msg)
+    if experiment.quick_look:  # too few replicates give skipped verdicts (the judge's)
+        return
     for hyp in experiment.hypotheses:
         _check_reachable(hyp, experiment.replicates, label)
 
@@ -131,20 +133,51 @@ def _check_replicates(value: Any, experiment: str) -> int:
     return value
 
 
-def _check_reachable(hyp: Hypothesis, replicates: int, label: str) -> None:
-    """Refuse a built-in test that can never reach its alpha with this many replicates."""
+def _unreachable(hyp: Hypothesis, replicates: int) -> tuple[str, float, float, int] | None:
+    """``(verifier, alpha, floor, n)`` when ``hyp`` uses a built-in test whose smallest
+    possible p-value at ``replicates`` is not below its alpha (``n``: the fewest replicates
+    that can reach it, 0 when none can); ``None`` when it can pass."""
     verifier = hyp.verifier
     factory = getattr(verifier, "factory", None)
     floor_of = getattr(factory, "floor", None)  # built-in verifiers know their smallest p
-    if factory is None or floor_of is None:
-        return
     alpha = alpha_of(verifier)
-    if alpha is None:
-        return
+    if factory is None or floor_of is None or alpha is None:
+        return None
     floor = floor_of(verifier, replicates)
-    if floor >= alpha:
+    if floor < alpha:
+        return None
+    needed = 0
+    if floor_of(verifier, _ENOUGH) < alpha:  # else a resampling floor no n can lower
+        needed = replicates + 1
+        while floor_of(verifier, needed) >= alpha:
+            needed += 1
+    return factory.name, alpha, floor, needed
+
+
+_ENOUGH = 1000  # replicates beyond which no built-in floor (n-dependent) stays above alpha
+
+
+def too_few_replicates(hyp: Hypothesis, replicates: int) -> str | None:
+    """Why ``hyp`` cannot be judged on ``replicates`` replicates (a quick look with fewer than
+    the experiment's own: its built-in test can never reach alpha), else ``None``."""
+    found = _unreachable(hyp, replicates)
+    if found is None:
+        return None
+    name, alpha, floor, needed = found
+    need = f"need N >= {needed}" if needed else "no N can reach it"
+    return (
+        f"too few replicates for {name} at alpha {alpha:g} ({need}): the smallest p-value "
+        f"it can give with {replicates} per condition is {number(floor)}"
+    )
+
+
+def _check_reachable(hyp: Hypothesis, replicates: int, label: str) -> None:
+    """Refuse a built-in test that can never reach its alpha with this many replicates."""
+    found = _unreachable(hyp, replicates)
+    if found is not None:
+        name, alpha, floor, _ = found
         msg = (
-            f"experiment {label!r}: hypothesis {hyp.name!r} uses {factory.name} with "
+            f"experiment {label!r}: hypothesis {hyp.name!r} uses {name} with "
             f"{replicates} replicates, whose smallest possible p-value is {number(floor)} >= "
             f"alpha={alpha:g}, so it can never pass; use more replicates or a t-test"
         )

@@ -92,6 +92,9 @@ class Experiment:
         self.treatments = [t for t in all_treatments if t.name != BASELINE_CONDITION]
         self.hypotheses = list(hypotheses or [])
         self.replicates = replicates
+        # A quick look (--crystallize-replicates): replicates too few for a built-in test
+        # give skipped verdicts rather than a definition error (see ``overridden``).
+        self.quick_look = False
         self.correction = correction
         self.strategy = "rerun"  # run(strategy="resume") reuses complete conditions on disk
         self.outputs = claim_outputs(self, list(outputs or []), label)
@@ -202,8 +205,14 @@ class Experiment:
         treatments: Iterable[Any] | None,
         hypotheses: Iterable[Hypothesis] | None,
         replicates: int | None,
+        *,
+        quick_look: bool = False,
     ) -> Experiment:
-        """A validated copy with these treatments, hypotheses or replicates (or itself)."""
+        """A validated copy with these treatments, hypotheses or replicates (or itself).
+
+        ``quick_look``: ``replicates`` is a quick look's count; a built-in test that cannot
+        reach its alpha with it is judged a skip (``too_few_replicates``), not refused here.
+        """
         if treatments is None and hypotheses is None and replicates is None:
             return self
         exp = copy.copy(self)
@@ -218,6 +227,7 @@ class Experiment:
             exp.hypotheses = list(hypotheses)
         if replicates is not None:
             exp.replicates = replicates
+            exp.quick_look = quick_look
         exp.validate()
         return exp
 

@@ -17,6 +17,7 @@ from .errors import CrystallizeUsageError, HypothesisError, MissingMetricError
 from .numbers import is_bool
 from .results import ConditionMetrics, HypothesisResult
 from .verifiers import SupportsAsDict, VerifierFactory
+from .verifiers import with_alpha as _verifier_with_alpha
 
 
 class Samples(dict[str, list[Any]]):
@@ -91,6 +92,7 @@ class Hypothesis:
         self.ranker = ranker or rank_by_p_value
         self.name = name or getattr(ranker, "__name__", None) or "hypothesis"
         self._global_name: str | None = None
+        self._alpha_of: tuple[Hypothesis, float] | None = None  # made by with_alpha(h, a)
 
     @property
     def verifier_name(self) -> str:
@@ -103,6 +105,8 @@ class Hypothesis:
         return self.groups if self.groups is not None else (tuple(available),)
 
     def __reduce__(self) -> str | tuple[Any, ...]:
+        if self._alpha_of is not None:
+            return (with_alpha, self._alpha_of)
         if self._global_name is not None:
             return self._global_name  # the module attribute is this object
         return (Hypothesis, (self.verifier, self.metrics_spec, self.ranker, self.name))
@@ -132,6 +136,20 @@ def hypothesis(
         return made
 
     return decorate
+
+
+def with_alpha(hyp: Hypothesis, alpha: float) -> Hypothesis:
+    """``hyp`` with its verifier deciding at ``alpha`` when the verifier has an ``alpha``
+    parameter it was not given (a built-in ``stats.*`` verifier made without ``alpha=``, a
+    user's ``@verifier`` with an ``alpha`` parameter left at its default); else ``hyp``."""
+    verifier = _verifier_with_alpha(hyp.verifier, alpha)
+    if verifier is hyp.verifier:
+        return hyp
+    # A new object (copy.copy would return hyp itself: it reduces to its global name), which
+    # pickles as with_alpha(hyp, alpha).
+    made = Hypothesis(verifier, hyp.metrics_spec, hyp.ranker, hyp.name)
+    made._alpha_of = (hyp, alpha)
+    return made
 
 
 def as_mapping(output: VerifierOutput) -> Mapping[str, Any]:
@@ -351,7 +369,7 @@ def _call_verifier(
         msg = (
             f"verifier {hyp.verifier_name!r} of hypothesis {hyp.name!r} raised "
             f"{type(exc).__name__}: {exc} (treatment {name!r}, metrics {list(group)!r}, "
-            f"{n} complete replicates)"
+            f"{n} complete replicate{'' if n == 1 else 's'})"
         )
         raise HypothesisError(msg) from exc
     for caught_warning in caught:

@@ -2,14 +2,16 @@
 
 ``before_run``, the runs already complete on disk (``strategy="resume"``), each step's
 ``setup``, the execution plugin's loop over the plan, ``teardown``, the hypotheses evaluated on
-the metrics, ``after_run``. A hypothesis that cannot be evaluated raises with the result
-attached, so nothing computed is lost; one whose runs failed or lack a metric value gets an
-error for that treatment instead of a verdict on partial data (:mod:`.gate`).
+the metrics, the verdicts of the registered judge (:mod:`.judging`), ``after_run``. A
+hypothesis that cannot be evaluated raises with the result (and its verdicts) attached, so
+nothing computed is lost; one whose runs failed or lack a metric value gets an error for that
+treatment instead of a verdict on partial data (:mod:`.gate`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .artifacts import ArtifactPlugin
@@ -17,6 +19,7 @@ from .context import BASELINE_CONDITION, FrozenContext
 from .errors import HypothesisError, MissingMetricError
 from .gate import evaluate_complete
 from .hypotheses import check_metrics
+from .judging import judged
 from .results import ExperimentMetrics, Result, build_artifacts, build_metrics
 from .run import RunPlan
 from .runs import RunResult
@@ -106,18 +109,12 @@ def _finish(experiment: Experiment, plan: RunPlan, runs: list[RunResult]) -> Res
             experiment.correction or "holm",
         )
     except (MissingMetricError, HypothesisError) as error:
+        result = replace(result, verdicts=judged(experiment, result))
         error.result = result
         hook.after_run(experiment=experiment, result=result)
         raise
     metrics = ExperimentMetrics(result.metrics.baseline, result.metrics.treatments, evaluated)
-    result = Result(
-        metrics,
-        result.runs,
-        result.errors,
-        result.artifacts,
-        result.provenance,
-        result.replicates,
-        result.conditions,
-    )
+    result = replace(result, metrics=metrics)
+    result = replace(result, verdicts=judged(experiment, result))
     hook.after_run(experiment=experiment, result=result)
     return result

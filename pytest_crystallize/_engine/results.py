@@ -12,6 +12,8 @@ from typing import Any, final
 from .errors import ExperimentRunError
 from .plain import plain
 from .runs import RunError, RunResult
+from .table import table
+from .verdict import Verdict
 
 
 @final
@@ -101,6 +103,11 @@ class Result:
         ``{"<condition>_rep_<i>": RunError}`` for each failed run.
     artifacts:
         ``{file name: {condition: (path of replicate 0, path of replicate 1, ...)}}``.
+    verdicts:
+        One :class:`Verdict` per (hypothesis, treatment): passed, failed, inconclusive or
+        error, with its numbers and a ``message`` saying why, decided by the same judge as
+        ``pytest --crystallize``. :meth:`summary` shows them as the table pytest prints;
+        ``print_summary()`` prints it.
     """
 
     metrics: ExperimentMetrics
@@ -110,6 +117,7 @@ class Result:
     provenance: Mapping[str, Any]
     replicates: int
     conditions: tuple[str, ...]
+    verdicts: tuple[Verdict, ...] = field(default=(), compare=False)
 
     @property
     def cache_stats(self) -> dict[str, float]:
@@ -168,9 +176,29 @@ class Result:
                 }
                 for h in self.metrics.hypotheses
             ],
+            "verdicts": [v.to_json() for v in self.verdicts],
             "errors": {k: e.summary() for k, e in self.errors.items()},
             "artifacts": plain(self.artifacts),
         }
+
+    def summary(self) -> str:
+        """The verdict table ``pytest --crystallize`` prints: a header and one row per
+        verdict (experiment, hypothesis, treatment, metric, n, means, change with its 95% CI,
+        p-value (adjusted), alpha, verdict), then a line per note (a row ending in ``!``).
+        Each verdict's reasons are in ``result.verdicts[i].message``."""
+        if not self.verdicts:
+            if self.metrics.hypotheses:
+                return (
+                    "no verdicts: no judge is loaded (import Experiment from pytest_crystallize "
+                    "to load it)"
+                )
+            return "no hypotheses"
+        notes = [f"! {v.name}: {note}" for v in self.verdicts for note in v.notes]
+        return "\n".join([*table(self.verdicts), *notes])
+
+    def print_summary(self, file: Any = None) -> None:
+        """Print :meth:`summary` (to ``file``, default standard output)."""
+        print(self.summary(), file=file)
 
     def print_tree(self, fmt: str = "treatment > replicate", file: Any = None) -> str:
         """Print (and return) the metrics as a tree: ``"treatment > replicate"`` (the

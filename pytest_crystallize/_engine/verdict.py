@@ -39,6 +39,9 @@ class Verdict:
     comparison:
         For a comparison with a saved baseline that no gate judges: ``"unchanged"``,
         ``"improved"`` or ``"regressed"`` (its ``outcome`` is ``"passed"``); else ``""``.
+    plan:
+        In plan mode (``--crystallize-plan``), the pilot's numbers as plain data (effect,
+        power, sd, replicates needed, ...); else ``None``.
     """
 
     experiment: str
@@ -66,6 +69,7 @@ class Verdict:
     notes: tuple[str, ...] = ()
     condition: str = ""
     comparison: str = ""
+    plan: Any = None
 
     @property
     def shown(self) -> str:
@@ -136,4 +140,5 @@ class Verdict:
             "notes": list(self.notes),
             "condition": self.condition or self.treatment,
             "comparison": self.comparison or None,
+            "plan": plain(self.plan, finite=True),
         }

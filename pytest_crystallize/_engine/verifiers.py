@@ -123,6 +123,21 @@ class VerifierFactory(Generic[Params, Out]):
         return f"<verifier factory {self.name}>"
 
 
+def with_alpha(verifier: Any, alpha: float) -> Any:
+    """``verifier`` deciding at ``alpha`` when it was made by ``@verifier`` from a function
+    with an ``alpha`` parameter and was not given one (its default would apply); else
+    ``verifier`` itself. A built-in verifier checks ``alpha`` as if it were written."""
+    if not isinstance(verifier, VerifierCallable) or "alpha" in verifier.params:
+        return verifier
+    parameter = inspect.signature(verifier.factory.fn).parameters.get("alpha")
+    if parameter is None or parameter.kind not in (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.KEYWORD_ONLY,
+    ):
+        return verifier
+    return verifier.factory(**verifier.params, alpha=alpha)
+
+
 class VerifierDecorator(Protocol):
     """What ``@verifier()`` with parentheses returns: it decorates the function."""
 

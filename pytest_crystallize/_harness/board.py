@@ -23,7 +23,8 @@ from .._engine.runs import RunResult
 from .._engine.verdict import Verdict
 from .._report.judge import judge
 from .._report.planning import planned
-from .._store.baselines import baseline_path, compare, load, parse_gate
+from .._store.baselines import baseline_path, parse_gate, saved_experiments
+from .._store.compare import Comparing
 from .collect import (
     STOPPED_ATTR,
     VERDICTS_ATTR,
@@ -35,7 +36,7 @@ from .documents import document, write_documents
 from .files import load_experiments
 from .reports import send
 from .terminal import RUNS_ATTR
-from .tracking import Tracked, incomplete, save_whole
+from .tracking import Tracked, comparisons, incomplete, save_whole
 
 _STOPPED = "did not run: the session stopped first (-x, --maxfail, an interrupt or a crash)"
 
@@ -75,11 +76,17 @@ class VerdictBoard:
                 "with, as --crystallize-compare NAME"
             )
             raise CrystallizeUsageError(msg)
-        self.saved: Mapping[str, Any] = (
-            load(baseline_path(config.rootpath, self.compare_label))["experiments"]
-            if self.compare_label
-            else {}
-        )
+        self.comparing: Comparing | None = None
+        self.saved: Mapping[str, Any] = {}  # a baseline not saved yet holds no experiment
+        if self.compare_label:
+            self.comparing = Comparing(
+                self.compare_label,
+                self.gates,
+                frozenset(config.getoption("crystallize_lower_is_better") or ()),
+                config.getoption("crystallize_compare_missing") or "skip",
+            )
+            path = baseline_path(config.rootpath, self.compare_label)
+            self.saved = saved_experiments(path) or {}
 
     # learning what was selected
 
@@ -232,29 +239,29 @@ class VerdictBoard:
 
     def _check_gates(self) -> None:
         """A gate on a metric no comparison had (a typo) is an error, not silently ignored."""
-        if (
-            not self.gates
-            or self._gates_checked
-            or any(t.stored is not None and not t.judged for t in self.tracked.values())
-        ):
+        comparing = self.comparing
+        compared = [t for t in self.tracked.values() if t.compares(self.compare_label)]
+        if not self.gates or comparing is None or self._gates_checked:
+            return
+        if any(not t.judged for t in compared):
             return
         self._gates_checked = True
-        compared = {
+        known = {
             v.treatment
-            for t in self.tracked.values()
+            for t in compared
             for _, _, v in t.reported
-            if v.hypothesis == f"vs-{self.compare_label}"
+            if v.hypothesis == comparing.hypothesis and t.stored is not None
         }
-        owner = next((t for t in self.tracked.values() if t.stored is not None), None)
-        for metric in sorted(set(self.gates) - compared):
-            known = ", ".join(sorted(compared)) or "none"
+        known |= {m for t in compared if t.stored is None for m in t.recorded()}  # not saved yet
+        for metric in sorted(set(self.gates) - known):
             message = (
                 f"--crystallize-compare-fail names metric {metric!r}, which no comparison with "
-                f"baseline {self.compare_label!r} had (compared metrics: {known}); fix the name"
+                f"baseline {comparing.label!r} had and no experiment without one recorded "
+                f"(metrics: {', '.join(sorted(known)) or 'none'}); fix the name"
             )
-            if owner is not None:
+            if compared:
                 self._emit(
-                    owner, Verdict(owner.name, f"vs-{self.compare_label}", metric, "error", message)
+                    compared[0], comparing.verdict(compared[0].name, metric, "error", message)
                 )
 
     def _judge_if_complete(self, tracked: Tracked) -> None:
@@ -291,22 +298,8 @@ class VerdictBoard:
         )
         if self.plan_effect is not None:
             verdicts = planned(verdicts, tracked.experiment, tracked.runs, self.plan_effect)
-        if self.compare_label and tracked.stored is not None:
-            if tracked.complete:
-                verdicts += compare(
-                    tracked.name,
-                    tracked.experiment,
-                    tracked.runs,
-                    tracked.stored,
-                    self.compare_label,
-                    self.gates,
-                )
-            else:
-                verdicts += [
-                    Verdict(tracked.name, h, t, "error", "runs failed; nothing to compare")
-                    for h, t in tracked.planned(self.compare_label)
-                    if h.startswith("vs-")
-                ]
+        if self.comparing is not None:
+            verdicts += comparisons(tracked, self.comparing)
         if tracked.wanted is not None:  # the family was judged whole; these were selected
             verdicts = [
                 v
@@ -320,7 +313,11 @@ class VerdictBoard:
         """Report every planned verdict of ``tracked`` with one outcome and message."""
         tracked.judged = True
         for hypothesis, treatment in tracked.planned(self.compare_label):
-            self._emit(tracked, Verdict(tracked.name, hypothesis, treatment, outcome, message))
+            shown = BASELINE_CONDITION if hypothesis == f"vs-{self.compare_label}" else ""
+            verdict = Verdict(
+                tracked.name, hypothesis, treatment, outcome, message, condition=shown
+            )
+            self._emit(tracked, verdict)
 
     def _emit(self, tracked: Tracked, verdict: Verdict) -> None:
         self._emitting = True

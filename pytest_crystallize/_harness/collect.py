@@ -24,6 +24,7 @@ from .._engine.experiment import Experiment
 from .._engine.run import RunPlan
 from .._engine.runs import RunError, RunResult
 from .._engine.steps import PipelineStep
+from .progress import note_run
 from .stepcache import CACHE_ROOT
 from .terminal import RUNS_ATTR, LiveProgress
 
@@ -275,6 +276,7 @@ class ChunkItem(pytest.Item):
         progress = runtime.progress
         self.results = []
         self.stopped = None
+        failed = 0
         for replicate in self.replicates:
             try:
                 result = runtime.plan.execute(replicate * conditions + index)
@@ -284,6 +286,8 @@ class ChunkItem(pytest.Item):
             self.results.append(result)
             if progress is not None:
                 progress.advance()
+            failed += result.error is not None
+            note_run(self, len(self.results), failed)  # progress lines in logs (CI)
         errors = [r.error for r in self.results if r.error is not None]
         if errors:
             raise ChunkFailed(errors)

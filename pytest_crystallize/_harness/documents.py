@@ -13,11 +13,11 @@ from .._engine.cache import CacheStats
 from .._engine.fingerprint import fingerprint
 from .._report.documents import (
     experiment_document,
-    markdown,
     session_document,
     write_json,
     write_markdown,
 )
+from .._report.markdown import markdown
 from .targets import REPORT_OPTIONS, STEP_SUMMARY, describe, step_summary
 from .tracking import Tracked
 

@@ -27,9 +27,11 @@ from _pytest.pathlib import fnmatch_ex, import_path
 from .._engine.errors import CrystallizeError
 from .._engine.experiment import Experiment
 from .._engine.graph import ExperimentGraph
+from .._engine.hypotheses import with_alpha
 from .._engine.lifecycle import STARTED
 from .._engine.runs import user_traceback
 from .collect import REPLICATES, ExperimentNode
+from .options import setting
 
 
 def _user_line(exc: BaseException, path: Path) -> str:
@@ -75,8 +77,36 @@ def _members(label: str, value: object) -> Iterable[tuple[str, Experiment]]:
     return [(label, value)] if isinstance(value, Experiment) else []
 
 
-def experiments_in(module: ModuleType, path: Path, replicates: int | None) -> dict[str, Experiment]:
-    """``module``'s experiments by name, in definition order, each object once.
+def _session_view(
+    exp: Experiment, name: str, replicates: int | None, alpha: float | None
+) -> Experiment:
+    """``exp`` as the session runs it: with ``replicates`` (a quick look) and with ``alpha``
+    for every verifier not given an alpha of its own; itself without either."""
+    hypotheses = None
+    try:
+        if alpha is not None:
+            bound = [with_alpha(hyp, alpha) for hyp in exp.hypotheses]
+            if any(new is not old for new, old in zip(bound, exp.hypotheses, strict=True)):
+                hypotheses = bound
+        if hypotheses is None and not replicates:
+            return exp
+        return exp.overridden(None, hypotheses, replicates, quick_look=bool(replicates))
+    except CrystallizeError as exc:
+        if alpha is None:
+            raise
+        msg = (
+            f"experiment {name!r}: {str(exc).removeprefix(f'experiment {name!r}: ')} (alpha "
+            f"{alpha:g} is the session's, from --crystallize-alpha or ini crystallize_alpha: "
+            f"give this verifier an alpha of its own, or change the session's)"
+        )
+        raise type(exc)(msg) from exc
+
+
+def experiments_in(
+    module: ModuleType, path: Path, replicates: int | None, alpha: float | None = None
+) -> dict[str, Experiment]:
+    """``module``'s experiments by name, in definition order, each object once, as the
+    session runs them (with ``replicates`` and ``alpha`` when given: see ``_session_view``).
 
     Two different experiments with one name are an error naming both places.
     """
@@ -99,13 +129,18 @@ def experiments_in(module: ModuleType, path: Path, replicates: int | None) -> di
                     )
                     raise CrystallizeError(msg)
                 where_found[name] = where
-                found[name] = exp.overridden(None, None, replicates) if replicates else exp
+                found[name] = _session_view(exp, name, replicates, alpha)
     return found
+
+
+def _overrides(config: pytest.Config) -> tuple[int | None, float | None]:
+    """The session's replicates (a quick look) and default alpha, when set."""
+    return config.stash.get(REPLICATES, None), setting(config, "crystallize_alpha")
 
 
 def load_experiments(config: pytest.Config, path: Path) -> dict[str, Experiment]:
     """Import ``path`` and return its module-level experiments by name, in definition order."""
-    return experiments_in(_import(config, path), path, config.stash.get(REPLICATES, None))
+    return experiments_in(_import(config, path), path, *_overrides(config))
 
 
 # --- the collectors -------------------------------------------------------------------------
@@ -155,7 +190,7 @@ _NAMED = pytest.StashKey[dict[str, tuple[Path, tuple[str, int] | None]]]()
 
 def _experiment_nodes(node: pytest.File, module: ModuleType) -> Iterator[ExperimentNode]:
     try:
-        experiments = experiments_in(module, node.path, node.config.stash.get(REPLICATES, None))
+        experiments = experiments_in(module, node.path, *_overrides(node.config))
     except Exception as exc:
         raise _collect_error(node, exc) from exc
     named = node.config.stash.setdefault(_NAMED, {})

@@ -44,37 +44,32 @@ def _plan_effect(text: str) -> tuple[float, bool]:
     return (value / 100 if relative else value), relative
 
 
-def _megabytes(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:  # also rejects nan
-        msg = f"must be a positive number of megabytes, got {text!r}"
-        raise ValueError(msg)
-    return value
+def _real(name: str, check: Callable[[float], bool], expected: str) -> Callable[[str], float]:
+    """A parser of a number that ``check`` accepts (NaN never is), else ``expected`` is said."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not check(value):
+            msg = f"{expected}, got {text!r}"
+            raise ValueError(msg)
+        return value
+
+    parse.__name__ = name
+    return parse
 
 
-def _alpha(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < 1:  # also rejects nan
-        msg = f"expected a significance level between 0 and 1, such as 0.05, got {text!r}"
-        raise ValueError(msg)
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):  # also rejects nan
-        msg = f"expected a number of seconds, 0 or more (0 turns it off), got {text!r}"
-        raise ValueError(msg)
-    return value
+_megabytes = _real("megabytes", lambda v: v > 0, "must be a positive number of megabytes")
+_alpha = _real(
+    "alpha", lambda v: 0 < v < 1, "expected a significance level between 0 and 1, such as 0.05"
+)
+_seconds = _real(
+    "seconds",
+    lambda v: 0 <= v < float("inf"),
+    "expected a number of seconds, 0 or more (0 turns it off)",
+)
 
 
 def _metric_name(text: str) -> str:
@@ -204,8 +199,7 @@ OPTIONS: dict[str, Option] = {
         Option(
             "crystallize_alpha",
             "value",
-            "the significance level of every verifier not given an alpha of its own "
-            "(default 0.05)",
+            "the significance level of every verifier not given an alpha of its own (default 0.05)",
             parse=_alpha,
             metavar="ALPHA",
         ),

@@ -28,7 +28,8 @@ def configure_cache(config: pytest.Config) -> None:
     turn it off). Only the process that owns the session clears it, so a worker restarted
     after a crash can never empty it mid-run. A signing key too short is a usage error; an
     untrusted key file, or a key or folder that cannot be written, turns the cache off: every
-    process finds that out alike, and the owner alone warns.
+    process finds that out alike, and the owner alone warns. Under pytest-cov the owner also
+    warns (:class:`CoverageCacheWarning`) that cached steps are replayed, so not measured.
     """
     check_cache_size(config.getini("crystallize_cache_max_mb"), "ini crystallize_cache_max_mb")
     started = config.stash[CACHE_STARTED] = time.time()
@@ -58,14 +59,38 @@ def configure_cache(config: pytest.Config) -> None:
         problem = f"{unwritable} (--crystallize-no-cache turns the cache off without a warning)"
     if problem is None:
         config.stash[CACHE_ROOT] = root
+        if owner and measures_coverage(config):
+            _warn(config, CoverageCacheWarning(_COVERAGE_NOTE))
         return
     config.stash[CACHE_OFF] = "not usable: see the warnings summary"
     if owner:
-        try:
-            warning = pytest.PytestConfigWarning(f"crystallize: {problem}")
-            config.issue_config_time_warning(warning, stacklevel=2)
-        except Warning as exc:  # -W error: a usage error rather than a traceback
-            raise CrystallizeUsageError(str(exc)) from None
+        _warn(config, pytest.PytestConfigWarning(f"crystallize: {problem}"))
+
+
+def _warn(config: pytest.Config, warning: pytest.PytestWarning) -> None:
+    """Say ``warning`` in the warnings summary, once (the owner calls it)."""
+    try:
+        config.issue_config_time_warning(warning, stacklevel=3)
+    except Warning as exc:  # -W error: a usage error rather than a traceback
+        raise CrystallizeUsageError(str(exc)) from None
+
+
+class CoverageCacheWarning(pytest.PytestWarning):
+    """Coverage is measured while cached steps are replayed, not run (pytest-cov is on)."""
+
+
+_COVERAGE_NOTE = (
+    "crystallize: coverage is measured (pytest-cov), but cached steps are replayed from the "
+    "step cache, not executed, so their lines are not measured on a warm run; run coverage "
+    "with --crystallize-no-cache (or ini crystallize_no_cache = true)"
+)
+
+
+def measures_coverage(config: pytest.Config) -> bool:
+    """Whether pytest-cov measures this session: its plugin is registered (``--cov``) and
+    ``--no-cov`` does not turn it off."""
+    on = config.pluginmanager.hasplugin("_cov") or bool(getattr(config.option, "cov_source", None))
+    return on and not getattr(config.option, "no_cov", False)
 
 
 # Options with which a session only shows something (runs no step): it writes nothing.

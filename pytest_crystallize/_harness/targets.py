@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from .._engine.atomic import report_problem
+from .._engine.errors import CrystallizeUsageError
+from .._report.documents import created
 
 REPORT_OPTIONS = ("crystallize_json", "crystallize_md", "crystallize_html")
 _KINDS = {
@@ -66,3 +68,8 @@ def check_targets(config: pytest.Config, from_ini: set[str]) -> None:
         )
         config.issue_config_time_warning(pytest.PytestConfigWarning(msg), stacklevel=2)
         config.option.crystallize_no_step_summary = True
+    if any(config.getoption(name) for name in REPORT_OPTIONS) or step_summary(config):
+        try:
+            created()  # a malformed SOURCE_DATE_EPOCH is refused now, not after the runs
+        except CrystallizeUsageError as exc:
+            raise pytest.UsageError(str(exc)) from None

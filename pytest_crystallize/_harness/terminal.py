@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 
 from .._engine.cache import KEY_ENV, CacheStats, key_file
+from .._engine.results import build_metrics
+from .._engine.table import table, verdict_values
 from .._engine.verdict import Verdict
+from .tracking import Tracked
 
 RUNS_ATTR = "crystallize_runs"
 VERDICT_ATTR = "crystallize_verdict"
@@ -85,46 +88,29 @@ def header_line(
     )
 
 
-_COLUMNS = (
-    "experiment",
-    "hypothesis",
-    "treatment",
-    "metric",
-    "n",
-    "means",
-    "change [95% CI]",
-    "p (adj)",
-    "verdict",
-)
+def replicate_values(tracked: Iterable[Tracked]) -> dict[int, str]:
+    """``-vv``: the per-replicate values line of each reported verdict, by ``id(verdict)``."""
+    lines: dict[int, str] = {}
+    for t in tracked:
+        if not t.reported:
+            continue
+        conditions = [c for c, _ in t.experiment.conditions()]
+        metrics = build_metrics(t.runs, conditions, t.experiment.replicates)
+        for _, _, verdict in t.reported:
+            line = verdict_values(verdict, metrics)
+            if line is not None:
+                lines[id(verdict)] = line
+    return lines
 
 
-def _row(v: Verdict) -> tuple[str, ...]:
-    n = f"{v.n_baseline}/{v.n_treatment}" if v.n_baseline or v.n_treatment else "-"
-    means = (
-        f"{v.mean_baseline:.4g} -> {v.mean_treatment:.4g}"
-        if v.mean_baseline is not None and v.mean_treatment is not None
-        else "-"
-    )
-    change = "-"
-    if v.difference is not None and v.ci_low is not None and v.ci_high is not None:
-        change = f"{v.difference:+.3g} [{v.ci_low:+.3g}, {v.ci_high:+.3g}]"
-    p = _p(v.pvalue) + (f" ({_p(v.pvalue_adjusted)})" if v.pvalue_adjusted is not None else "")
-    word = v.outcome.upper() + (" !" if v.notes else "")
-    return (
-        v.experiment,
-        v.hypothesis,
-        v.treatment,
-        ",".join(v.metrics) or "-",
-        n,
-        means,
-        change,
-        p,
-        word,
-    )
-
-
-def write_summary(terminal: Any, verdicts: Sequence[Verdict], cache: CacheStats) -> None:
-    """The ``crystallize`` section: one row per verdict, notes (``!``) below, cache counts."""
+def write_summary(
+    terminal: Any,
+    verdicts: Sequence[Verdict],
+    cache: CacheStats,
+    values: Mapping[int, str] | None = None,
+) -> None:
+    """The ``crystallize`` section: one row per verdict (with ``values``, from
+    :func:`replicate_values`, below it), notes (``!``) below, cache counts."""
     terminal.write_sep("=", "crystallize", bold=True)
     if cache.hits or cache.misses:
         rejected = f" ({cache.rejected} rejected: bad signature)" if cache.rejected else ""
@@ -134,24 +120,24 @@ def write_summary(terminal: Any, verdicts: Sequence[Verdict], cache: CacheStats)
         )
     if not verdicts:
         return
-    rows = [_COLUMNS, *(_row(v) for v in verdicts)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
-    for index, row in enumerate(rows):
-        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        outcome = verdicts[index - 1].outcome if index else ""
-        markup = (
-            {"green": True}
-            if outcome == "passed"
-            else {"red": True}
-            if outcome in ("failed", "error")
-            else {"yellow": True}
-            if outcome == "skipped"
-            else {"bold": True}
-        )
-        terminal.write_line(line.rstrip(), **markup)
+    header, *rows = table(verdicts)
+    terminal.write_line(header, bold=True)
+    for verdict, line in zip(verdicts, rows, strict=True):
+        terminal.write_line(line, **_MARKUP.get(verdict.shown, {"yellow": True}))
+        if values and id(verdict) in values:
+            terminal.write_line(values[id(verdict)])
     for v in verdicts:
         for note in v.notes:
             terminal.write_line(f"! {v.name}: {note}", yellow=True)
+
+
+_MARKUP: dict[str, dict[str, bool]] = {
+    "passed": {"green": True},
+    "unchanged": {"green": True},
+    "improved": {"green": True},
+    "failed": {"red": True},
+    "error": {"red": True},
+}
 
 
 class LiveProgress:

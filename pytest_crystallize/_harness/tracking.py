@@ -12,6 +12,7 @@ from .._engine.experiment import Experiment
 from .._engine.runs import RunResult
 from .._engine.verdict import Verdict
 from .._store.baselines import record, save
+from .._store.compare import Comparing, compare
 
 
 @dataclass
@@ -61,17 +62,48 @@ class Tracked:
     def treatments(self) -> list[str]:
         return [c for c in self.conditions_selected() if c != BASELINE_CONDITION]
 
+    def compares(self, label: str | None) -> bool:
+        """Whether its baseline condition is compared with the saved baseline ``label``."""
+        return bool(label) and self._has(BASELINE_CONDITION)
+
     def planned(self, label: str | None) -> list[tuple[str, str]]:
-        """The (hypothesis, treatment) pairs of the verdicts this experiment will report."""
+        """The (hypothesis, treatment) pairs of the verdicts this experiment will report.
+
+        Compared with a saved baseline: one per metric the baseline condition saved, or one
+        named after the condition (``vs-<label>::baseline``) when the baseline does not hold
+        the experiment.
+        """
         pairs = (
             list(self.wanted)
             if self.wanted is not None
             else [(h.name, t) for h in self.experiment.hypotheses for t in self.treatments()]
         )
-        if label and self.stored is not None and self._has(BASELINE_CONDITION):
+        if self.compares(label) and self.stored is None:
+            pairs.append((f"vs-{label}", BASELINE_CONDITION))
+        elif self.compares(label) and self.stored is not None:
             saved = self.stored["conditions"].get(BASELINE_CONDITION, {}).get("metrics", {})
             pairs += [(f"vs-{label}", metric) for metric in sorted(saved)]
         return pairs
+
+    def recorded(self) -> set[str]:
+        """The metrics its baseline condition's runs recorded in this session."""
+        return {m for r in self.runs if r.condition == BASELINE_CONDITION for m in r.metrics}
+
+
+def comparisons(tracked: Tracked, comparing: Comparing) -> list[Verdict]:
+    """The verdicts comparing a judged experiment with the saved baseline: one per metric, or
+    the one saying the baseline does not hold it, or errors when its runs failed."""
+    if not tracked.compares(comparing.label):
+        return []
+    if tracked.stored is None:
+        return [comparing.missing_verdict(tracked.name)]
+    if not tracked.complete:
+        return [
+            comparing.verdict(tracked.name, metric, "error", "runs failed; nothing to compare")
+            for hypothesis, metric in tracked.planned(comparing.label)
+            if hypothesis == comparing.hypothesis
+        ]
+    return compare(tracked.name, tracked.experiment, tracked.runs, tracked.stored, comparing)
 
 
 def incomplete(tracked: Tracked) -> tuple[str, str]:

@@ -1,12 +1,12 @@
-"""Machine-readable outputs of a session: the JSON report and the Markdown summary.
-
-Both are built from one plain-data document (:func:`session_document`), written by the
-process that owns the session, atomically. The JSON schema is in ``docs/report-schema.md``.
+"""The session as one plain-data document (:func:`session_document`): the JSON report, and
+what the Markdown summary (``markdown.py``) and the HTML report show. Written by the process
+that owns the session, atomically. The JSON schema is in ``docs/report-schema.md``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import re
 import subprocess
@@ -19,13 +19,14 @@ from typing import Any
 
 from .._engine.atomic import write_report
 from .._engine.cache import CacheStats
-from .._engine.numbers import number
+from .._engine.errors import CrystallizeUsageError
 from .._engine.plain import plain
 from .._engine.results import build_metrics
 from .._engine.runs import RunResult
 from .._engine.verdict import Verdict
+from .tally import tally
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _PACKAGES = ("pytest-crystallize", "pytest", "pluggy", "pytest-xdist", "scipy", "numpy")
 
 
@@ -93,6 +94,28 @@ def experiment_document(
     }
 
 
+def created(environ: Mapping[str, str] = os.environ) -> str:
+    """When the document was made, ISO 8601 in UTC to the second: now, or the time
+    ``SOURCE_DATE_EPOCH`` gives (whole seconds since 1970-01-01 UTC) when it is set, so that
+    a report can be reproduced byte for byte."""
+    value = environ.get("SOURCE_DATE_EPOCH")
+    if value is None or value == "":
+        return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    moment = None
+    if re.fullmatch(r"[0-9]+", value):
+        try:
+            moment = datetime.fromtimestamp(int(value), timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            moment = None  # past the year 9999
+    if moment is None:
+        msg = (
+            f"SOURCE_DATE_EPOCH={value!r}: expected the time of the reports as whole seconds "
+            f"since 1970-01-01 UTC, such as 1700000000; set it to such a number or unset it"
+        )
+        raise CrystallizeUsageError(msg)
+    return moment.isoformat(timespec="seconds")
+
+
 def session_document(
     *,
     root: Path,
@@ -100,9 +123,11 @@ def session_document(
     cache: CacheStats,
     settings: Mapping[str, Any],
 ) -> dict[str, Any]:
+    """The session: settings, environment, step cache, experiments, and the ``tally`` of their
+    verdicts by bucket (``tally.py``)."""
     return {
         "schema_version": SCHEMA_VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": created(),
         "settings": dict(settings),
         "environment": environment(root),
         "cache": {
@@ -112,6 +137,7 @@ def session_document(
             "bytes_written": cache.bytes_written,
             "seconds_saved": round(cache.seconds_saved, 6),
         },
+        "tally": tally(experiments),
         "experiments": list(experiments),
     }
 
@@ -119,96 +145,6 @@ def session_document(
 def write_json(path: Path, document: Mapping[str, Any]) -> None:
     """Write the JSON report where ``path`` leads (see ``write_report``)."""
     write_report(path, json.dumps(document, indent=2, allow_nan=False) + "\n")
-
-
-# --- Markdown -----------------------------------------------------------------------------
-
-
-def _change(v: Mapping[str, Any]) -> str:
-    if v.get("difference") is None or v.get("ci_low") is None or v.get("ci_high") is None:
-        return "-"
-    low, high = number(v["ci_low"], 3, sign=True), number(v["ci_high"], 3, sign=True)
-    return f"{number(v['difference'], 3, sign=True)} [{low}, {high}]"
-
-
-_INLINE = str.maketrans(
-    {
-        "\\": "\\\\",
-        "&": "&amp;",
-        "<": "&lt;",
-        ">": "&gt;",
-        "|": "\\|",
-        "`": "\\`",
-        "*": "\\*",
-        "~": "\\~",
-        "[": "\\[",
-        "]": "\\]",
-        "\n": " ",
-        "\r": " ",
-    }
-)
-_EDGE_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")  # one that could start emphasis
-
-
-def _cell(text: object) -> str:
-    """``text`` as literal Markdown on one line, safe in a table cell: HTML's ``<``, ``>`` and
-    ``&`` become entities, ``|`` cannot end the cell, and backticks, ``*``, ``~``, brackets
-    and ``_`` at a word's edge cannot start code, emphasis or a link (``my_metric`` stays
-    as it is: an underscore inside a word is literal in Markdown)."""
-    escaped = str(text).translate(_INLINE)
-    return _EDGE_UNDERSCORE.sub(r"\\_", escaped)
-
-
-def _code_block(text: str, indent: str) -> str:
-    """``text`` verbatim in a fenced code block, whose fence is longer than any run of
-    backticks in ``text``, so the text cannot close it early (nothing inside is parsed)."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    body = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\n" + indent)
-    return f"{indent}{fence}\n{indent}{body}\n{indent}{fence}"
-
-
-_ICONS = {"passed": "✅", "failed": "❌", "error": "💥", "skipped": "⏭️", "inconclusive": "❔"}
-
-
-def markdown(document: Mapping[str, Any]) -> str:
-    """The summary table plus the messages of failed, errored and inconclusive verdicts."""
-    rows = [
-        "| experiment | hypothesis | treatment | change [95% CI] | p (raw / adjusted) | outcome |",
-        "|---|---|---|---|---|---|",
-    ]
-    problems = []
-    notes = []
-    for experiment in document["experiments"]:
-        for v in experiment["verdicts"]:
-            outcome = v["outcome"]
-            rows.append(
-                f"| {_cell(v['experiment'])} | {_cell(v['hypothesis'])} | {_cell(v['treatment'])}"
-                f" | {_change(v)} | {number(v['pvalue'], 3, missing='-')} / "
-                f"{number(v['pvalue_adjusted'], 3, missing='-')} | "
-                f"{_ICONS.get(outcome, '')} {_cell(outcome)} |"
-            )
-            notes += [f"- {_cell(v['nodeid'])}: {_cell(n)}" for n in v.get("notes", [])]
-            if outcome in ("failed", "error", "inconclusive"):
-                problems.append(
-                    f"- **{_cell(v['nodeid'])}** ({_cell(outcome)}):\n\n"
-                    + _code_block(v["message"], "  ")
-                )
-    total = sum(len(e["verdicts"]) for e in document["experiments"])
-    cache = document["cache"]
-    lines = [
-        "## crystallize",
-        "",
-        f"{total} verdicts in {len(document['experiments'])} experiments; step cache "
-        f"{cache['hits']} hits, {cache['misses']} misses.",
-        "",
-        *rows,
-    ]
-    if problems:
-        lines += ["", "### Failed or inconclusive", "", *problems]
-    if notes:
-        lines += ["", "### Notes", "", *notes]
-    return "\n".join(lines) + "\n"
 
 
 def write_markdown(path: Path, text: str, *, append: bool = False) -> None:

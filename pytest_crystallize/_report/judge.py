@@ -31,6 +31,7 @@ from .._engine.plain import plain
 from .._engine.results import ConditionMetrics, HypothesisResult, build_metrics
 from .._engine.runs import RunResult, user_traceback
 from .._engine.verdict import Verdict
+from .quicklook import quick_look_note, quick_look_verdicts, skipped, unjudgeable
 
 
 class _Call(NamedTuple):
@@ -353,6 +354,7 @@ def judge(
     # (not selected) still counts, as p = 1.
     absent = len([t for t in experiment.treatments if t.name not in treatments])
     not_run = absent * sum(len(h.groups or ((),)) for h in experiment.hypotheses)
+    too_few = unjudgeable(experiment)  # a quick look too short for a built-in test: skips
     try:
         check_metrics(experiment.hypotheses, metrics, name)
         evaluated = evaluate(
@@ -361,14 +363,19 @@ def judge(
             BASELINE_CONDITION,
             treatments,
             experiment.correction or correction,
+            refused={h: dict.fromkeys(treatments, why) for h, why in too_few.items()},
             not_run=not_run,
         )
     except (MissingMetricError, HypothesisError) as exc:
         cause = exc.__cause__
-        return all_errors(str(exc) + (f"\n\n{user_traceback(cause)}" if cause else ""))
+        hint = quick_look_note(experiment) if isinstance(exc, HypothesisError) else ""
+        return all_errors(str(exc) + hint + (f"\n\n{user_traceback(cause)}" if cause else ""))
     verdicts = []
     for hyp, result in zip(experiment.hypotheses, evaluated, strict=True):
         for treatment in treatments:
+            if hyp.name in too_few:
+                verdicts.append(skipped(name, hyp, treatment, too_few[hyp.name]))
+                continue
             if treatment in result.results:
                 verdicts.append(_verdict(name, hyp, treatment, result, metrics))
                 continue
@@ -377,4 +384,4 @@ def judge(
                 f"{treatment!r}, so there is nothing to compare"
             )
             verdicts.append(Verdict(name, hyp.name, treatment, "error", message))
-    return verdicts
+    return quick_look_verdicts(verdicts, experiment)

@@ -22,7 +22,8 @@ def planned(
 ) -> list[Verdict]:
     """``--crystallize-plan``: the runs are a pilot; each verdict becomes a skip that says how
     many replicates detect ``effect`` (absolute, or relative to the baseline mean) with 80%
-    power, from the standard deviation of the pilot's paired differences."""
+    power, from the standard deviation of the pilot's paired differences; the numbers are the
+    verdict's ``plan``."""
     conditions = [BASELINE_CONDITION, *{v.treatment: None for v in verdicts}]
     metrics = build_metrics(runs, conditions, experiment.replicates)
     out = []
@@ -32,7 +33,7 @@ def planned(
             continue
         metric = verdict.metrics[0]
         base, treated = metrics[BASELINE_CONDITION], metrics[verdict.treatment]
-        message = pilot_plan(
+        pilot = pilot_plan(
             base.metrics.get(metric, []),
             treated.metrics.get(metric, []),
             metric,
@@ -40,5 +41,5 @@ def planned(
             alpha=verdict.alpha or 0.05,
             mde=verdict.mde,
         )
-        out.append(replace(verdict, outcome="skipped", message=message))
+        out.append(replace(verdict, outcome="skipped", message=pilot.message, plan=pilot.to_json()))
     return out

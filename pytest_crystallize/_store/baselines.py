@@ -1,13 +1,10 @@
-"""Baselines across commits: save an experiment's runs, compare a later run against them.
+"""Baselines across commits: the file a session saves and a later one compares with.
 
-``--crystallize-save NAME`` writes ``.crystallize/baselines/NAME.json``: per experiment, the
-per-replicate metrics and seeds of every condition and a fingerprint of the definition (data
-source, steps' code and parameters, treatments, initial context), merged under a lock with
-what other sessions saved there. ``--crystallize-compare NAME`` then adds, for each
-experiment's baseline condition and each metric, a verdict "now vs NAME": paired when the
-seeds match, a non-inferiority gate when ``--crystallize-compare-fail`` names the metric,
-otherwise informational (it never fails). A baseline whose fingerprint differs from the
-current definition is flagged on every such verdict.
+``--crystallize-save NAME`` writes ``.crystallize/baselines/NAME.json`` (format 2): per
+experiment, its definition fingerprint (what makes two runs comparable, code aside), the code
+digest of each data source, step and callable treatment, the metric names, and the
+per-replicate metrics and seeds of every condition, merged under a lock with what other
+sessions saved there. ``--crystallize-compare NAME`` compares with it (:mod:`.compare`).
 """
 
 from __future__ import annotations
@@ -19,18 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from .._engine.atomic import write_atomic
-from .._engine.context import BASELINE_CONDITION
 from .._engine.errors import CrystallizeUsageError
 from .._engine.experiment import Experiment
-from .._engine.fingerprint import fingerprint
-from .._engine.hypotheses import Samples
+from .._engine.fingerprint import code_prints, definition_fingerprint
 from .._engine.locks import exclusive
-from .._engine.numbers import finite, number
-from .._engine.results import ConditionMetrics, build_metrics
+from .._engine.numbers import finite
+from .._engine.results import build_metrics
 from .._engine.runs import RunResult
-from .._engine.verdict import Verdict
 
-FORMAT = 1
+FORMAT = 2
 _GATE = re.compile(r"^(?P<metric>[^:]+):(?P<sign>[+-])(?P<size>\d+(?:\.\d*)?|\.\d+)(?P<pct>%?)$")
 
 
@@ -59,7 +53,7 @@ def parse_gate(text: str) -> tuple[str, float, bool, bool]:
     return match["metric"], size, relative, match["sign"] == "-"
 
 
-def _number(value: Any) -> float | None:
+def saved_number(value: Any) -> float | None:
     """A saved metric value: a finite int or float (no bool, no numeric string), else None."""
     return finite(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -69,12 +63,16 @@ def record(
 ) -> dict[str, Any]:
     metrics = build_metrics(runs, conditions, experiment.replicates)
     return {
-        "fingerprint": fingerprint(experiment),
+        "definition": definition_fingerprint(experiment),
+        "code": code_prints(experiment),
+        "metrics": sorted({m for c in metrics.values() for m in c.metrics}),
         "replicates": experiment.replicates,
         "conditions": {
             name: {
                 "seeds": list(c.seeds),
-                "metrics": {m: [_number(v) for v in values] for m, values in c.metrics.items()},
+                "metrics": {
+                    m: [saved_number(v) for v in values] for m, values in c.metrics.items()
+                },
             }
             for name, c in metrics.items()
         },
@@ -85,14 +83,32 @@ def save(path: Path, records: Mapping[str, Any]) -> None:
     """Merge ``records`` (experiment key -> record) into the baseline file, atomically.
 
     Under a lock (``baselines.lock`` beside the baselines folder), the file is read, merged
-    and replaced: a session saving the same baseline at the same time keeps its records.
+    and replaced: a session saving the same baseline at the same time keeps its records. A
+    file that is not a baseline of this format is replaced whole (saving again is the remedy
+    the comparison suggests).
     """
     with exclusive(path.parent.with_name(f"{path.parent.name}.lock")):
-        existing = load(path) if path.is_file() else {}
+        try:
+            existing = load(path) if path.is_file() else {}
+        except CrystallizeUsageError:  # an older format or a broken file: replaced
+            existing = {}
         experiments = dict(existing.get("experiments", {}))
         experiments.update(records)
         payload = {"format": FORMAT, "experiments": experiments}
         write_atomic(path, json.dumps(payload, indent=1, sort_keys=True) + "\n")
+
+
+def saved_experiments(path: Path) -> dict[str, Any] | None:
+    """The experiments the baseline file holds, by key; ``None`` when there is no such file
+    (a state, not an error: the comparisons say so). A file that cannot be read as a baseline
+    is a usage error."""
+    if not path.is_file():
+        return None
+    experiments = load(path).get("experiments")
+    if not isinstance(experiments, dict):
+        msg = f"the baseline file {path} holds no 'experiments' mapping; save it again"
+        raise CrystallizeUsageError(msg)
+    return experiments
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -104,121 +120,18 @@ def load(path: Path) -> dict[str, Any]:
     except ValueError as exc:
         msg = f"the baseline file {path} is not valid JSON ({exc}); save it again"
         raise CrystallizeUsageError(msg) from exc
+    if isinstance(data, dict) and data.get("format") == 1:
+        msg = (
+            f"the baseline file {path} has format 1, from an older pytest-crystallize (it "
+            f"compared code, not definitions); save it again with --crystallize-save "
+            f"{path.stem} on the commit to compare with"
+        )
+        raise CrystallizeUsageError(msg)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        msg = f"the baseline file {path} has an unknown format; save it again"
+        shown = data.get("format") if isinstance(data, dict) else type(data).__name__
+        msg = (
+            f"the baseline file {path} has an unknown format ({shown!r}; this version reads "
+            f"format {FORMAT}); save it again with --crystallize-save {path.stem}"
+        )
         raise CrystallizeUsageError(msg)
     return data
-
-
-def _samples(
-    values: Sequence[Any], seeds: Sequence[int], rows: Sequence[int], metric: str
-) -> Samples:
-    made = Samples({metric: [values[i] for i in rows]})
-    made.seeds = tuple(seeds[i] for i in rows)
-    return made
-
-
-def compare(
-    name: str,
-    experiment: Experiment,
-    runs: Sequence[RunResult],
-    stored: Mapping[str, Any],
-    label: str,
-    gates: Mapping[str, tuple[float, bool, bool]],
-) -> list[Verdict]:
-    """One verdict per metric of the baseline condition: now vs the stored baseline."""
-
-    baseline_runs = [r for r in runs if r.condition == BASELINE_CONDITION]
-    current = build_metrics(baseline_runs, [BASELINE_CONDITION], experiment.replicates)[
-        BASELINE_CONDITION
-    ]
-    then = stored["conditions"].get(BASELINE_CONDITION, {"seeds": [], "metrics": {}})
-    notes: list[str] = []
-    if stored.get("fingerprint") != fingerprint(experiment):
-        notes.append(
-            f"stale baseline: {label!r} was saved from a different definition of {name!r} "
-            f"(data source, steps' code or parameters, or treatments changed since); save it "
-            f"again to compare like with like"
-        )
-    verdicts = []
-    for metric in sorted(set(current.metrics) & set(then["metrics"])):
-        verdicts.append(_compare_metric(name, label, metric, current, then, gates, notes))
-    return verdicts
-
-
-def _compare_metric(
-    name: str,
-    label: str,
-    metric: str,
-    current: ConditionMetrics,
-    then: Mapping[str, Any],
-    gates: Mapping[str, tuple[float, bool, bool]],
-    notes: list[str],
-) -> Verdict:
-    from .. import stats  # lazy: scipy costs seconds; only --crystallize-compare needs it
-
-    now_values, old_values = current.metrics[metric], then["metrics"][metric]
-    old_seeds = then["seeds"]
-    now_rows = [i for i, v in enumerate(now_values) if _number(v) is not None]
-    old_rows = [i for i, v in enumerate(old_values) if _number(v) is not None]
-    rows = [i for i in now_rows if i in old_rows and i < len(old_seeds)]
-    if rows and len(rows) == len(now_rows) == len(old_rows):
-        # the same replicates: the verifier pairs them where their seeds match
-        before = _samples(old_values, old_seeds, rows, metric)
-        after = _samples(now_values, current.seeds, rows, metric)
-    else:  # other replicates: independent samples
-        before = Samples({metric: [old_values[i] for i in old_rows]})
-        after = Samples({metric: [now_values[i] for i in now_rows]})
-    gate = gates.get(metric)
-    if gate is not None:
-        margin, relative, higher = gate
-        result = stats.non_inferior(margin=margin, relative=relative, higher_is_better=higher)(
-            before, after
-        )
-        outcome = result.outcome
-        why = result.reason
-    else:
-        test = (
-            stats.paired_t_test
-            if before.seeds and before.seeds == after.seeds
-            else stats.welch_t_test
-        )
-        result = test()(before, after)
-        outcome = "passed"  # informational: a comparison without a gate never fails
-        why = f"informational (no gate for {metric!r}): {result.reason}"
-    shown = result.as_dict()  # no difference or interval where none was estimated
-    change, low, high = shown["difference"], shown["ci_low"], shown["ci_high"]
-    interval = f" [{number(low, sign=True)}, {number(high, sign=True)}]" if low is not None else ""
-    estimate = (
-        f"change {number(change, sign=True)}{interval}"
-        if change is not None
-        else f"means {number(result.mean_treatment)} now vs {number(result.mean_baseline)} saved"
-    )
-    message = (
-        f"{metric!r} now vs baseline {label!r}: {result.test}: {why}; {estimate}, "
-        f"p={number(result.pvalue, 3)}, n={result.n_treatment} now vs {result.n_baseline} saved"
-    )
-    message += "".join(f"\n  note: {n}" for n in notes)
-    return Verdict(
-        experiment=name,
-        hypothesis=f"vs-{label}",
-        treatment=metric,
-        outcome=outcome,
-        message=message,
-        verifier=result.test,
-        metrics=(metric,),
-        pvalue=result.pvalue,
-        alpha=result.alpha,
-        n_baseline=result.n_baseline,
-        n_treatment=result.n_treatment,
-        mean_baseline=result.mean_baseline,
-        mean_treatment=result.mean_treatment,
-        difference=change,
-        ci_low=low,
-        ci_high=high,
-        effect_size=result.effect_size,
-        effect_size_name=result.effect_size_name,
-        mde=result.mde,
-        output=result.as_dict(),
-        notes=tuple(notes),
-    )

@@ -161,6 +161,63 @@ def plan(
     return plans
 
 
+@final
+@dataclass(frozen=True, slots=True)
+class PilotPlan:
+    """Plan mode's numbers for one verdict: the pilot's replicates say how many replicates
+    detect ``effect`` (``relative``: a fraction of the baseline mean) with ``power``.
+
+    ``change`` is the effect as an absolute change of the metric; ``sd`` the standard
+    deviation of the pilot's paired differences; ``replicates_needed`` is ``None`` when the
+    pilot has fewer than 2 usable pairs or the effect comes to a change of 0; ``mde`` is what
+    the pilot itself detects.
+    """
+
+    metric: str
+    effect: float
+    relative: bool
+    change: float
+    alpha: float
+    sd: float | None
+    pilot_replicates: int
+    replicates_needed: int | None
+    mde: float | None
+    power: float = POWER
+
+    @property
+    def message(self) -> str:
+        """The verdict's message in plan mode."""
+        if self.pilot_replicates < 2:
+            return f"plan mode: the pilot has {self.pilot_replicates} usable pairs; need 2 or more"
+        if self.replicates_needed is None:
+            return (
+                f"plan mode: {number(100 * self.effect)}% of the baseline mean of "
+                f"{self.metric!r} (0) is no change; give an absolute effect, such as "
+                f"--crystallize-plan 0.5"
+            )
+        return (
+            f"plan mode (pilot of {self.pilot_replicates} replicates): {self.replicates_needed} "
+            f"replicates detect a change of {number(self.change, sign=True)} in {self.metric!r} "
+            f"with {self.power:.0%} power (sd of paired differences {number(self.sd)}); the "
+            f"pilot itself detects {number(self.mde)}"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The numbers as plain data (the JSON report's ``plan`` of a verdict)."""
+        return {
+            "metric": self.metric,
+            "effect": self.effect,
+            "relative": self.relative,
+            "change": self.change,
+            "power": self.power,
+            "alpha": self.alpha,
+            "sd": self.sd,
+            "pilot_replicates": self.pilot_replicates,
+            "replicates_needed": self.replicates_needed,
+            "mde": self.mde,
+        }
+
+
 def pilot_plan(
     baseline: Sequence[Any],
     treatment: Sequence[Any],
@@ -169,8 +226,8 @@ def pilot_plan(
     *,
     alpha: float,
     mde: float | None,
-) -> str:
-    """Plan mode's message for one verdict: from the pilot's values of ``metric`` per
+) -> PilotPlan:
+    """Plan mode's numbers for one verdict: from the pilot's values of ``metric`` per
     replicate (``None`` where missing), the replicates that detect ``effect`` (a size, and
     whether it is relative to the baseline mean) with 80% power; ``mde``: what the pilot
     itself detects."""
@@ -180,13 +237,20 @@ def pilot_plan(
     befores = [x for x, _ in pairs if x is not None]
     mean_b = sum(befores) / len(befores) if befores else 0.0
     target = size * abs(mean_b) if relative else size
-    if len(diffs) < 2 or target == 0:
-        return f"plan mode: the pilot has {len(diffs)} usable pairs; need 2 or more"
-    mean_d = sum(diffs) / len(diffs)
-    sd = math.sqrt(sum((d - mean_d) ** 2 for d in diffs) / (len(diffs) - 1))
-    needed = replicates_needed(sd, target, paired=True, alpha=alpha)
-    return (
-        f"plan mode (pilot of {len(diffs)} replicates): {needed} replicates detect a "
-        f"change of {number(target, sign=True)} in {metric!r} with 80% power (sd of "
-        f"paired differences {number(sd)}); the pilot itself detects {number(mde)}"
+    sd = needed = None
+    if len(diffs) >= 2:
+        mean_d = sum(diffs) / len(diffs)
+        sd = math.sqrt(sum((d - mean_d) ** 2 for d in diffs) / (len(diffs) - 1))
+        if target != 0:
+            needed = replicates_needed(sd, target, paired=True, alpha=alpha)
+    return PilotPlan(
+        metric=metric,
+        effect=size,
+        relative=relative,
+        change=target,
+        alpha=alpha,
+        sd=sd,
+        pilot_replicates=len(diffs),
+        replicates_needed=needed,
+        mde=mde,
     )
