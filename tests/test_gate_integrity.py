@@ -153,3 +153,34 @@ def test_a_replicate_that_times_out_makes_the_verdicts_errors_naming_it(
     result.stdout.fnmatch_lines(
         ["*replicate 3 of condition 'boost' stopped (pytest.fail: Timeout*), so its chunk's*"]
     )
+
+
+GAPS = """
+    if ctx["condition"] == "boost" and ctx["replicate"] == 2:
+        return value + delta, {"other": 1.0}
+    if ctx["condition"] == "flat" and ctx["replicate"] == 1:
+        return value + delta, {"score": "0.5"}
+"""
+
+
+@with_and_without_workers
+def test_a_replicate_without_a_real_value_of_the_judged_metric_makes_its_verdict_an_error(
+    ourtester: pytest.Pytester, write_experiment: Callable[..., Path], dist: list[str]
+) -> None:
+    """As in scripts: no verdict on the replicates that did record the metric (boost misses
+    it in one replicate, flat records a string); every chunk still passes."""
+    write_experiment(step_code=GAPS)
+    result = ourtester.runpytest("--crystallize", *dist)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("errors") == 2, outcomes
+    assert "failed" not in outcomes, outcomes
+    result.stdout.fnmatch_lines_random(
+        [
+            "replicate 2 of condition 'boost' recorded no value of metric 'score', which"
+            " hypothesis 'by_p' judges, so no verdict is given on the other replicates*",
+            "metric 'score' of condition 'flat', replicate 1 is '0.5' (str), not a real number,"
+            " so hypothesis 'by_p' cannot judge it*",
+            "ERROR *demo::by_p::boost*",
+            "ERROR *demo::by_p::flat*",
+        ]
+    )

@@ -100,6 +100,28 @@ def incomplete(
     return None
 
 
+def gaps(
+    hypotheses: Sequence[Hypothesis],
+    metrics: Mapping[str, ConditionMetrics],
+    runs: Sequence[RunResult],
+    baseline: str,
+    treatments: Sequence[str],
+    known: Mapping[str, str] | None = None,
+) -> dict[str, dict[str, str]]:
+    """``{hypothesis: {treatment: why}}`` for each pair whose data is incomplete: the
+    failures in ``known`` (``{treatment: why}``) first, then a missing or unreal value."""
+    by_key = {(r.condition, r.replicate): r for r in runs}
+    out: dict[str, dict[str, str]] = {}
+    for hyp in hypotheses:
+        mine = out[hyp.name] = dict(known or {})
+        for name in treatments:
+            if name not in mine:
+                why = incomplete(hyp, metrics, by_key, baseline, name)
+                if why is not None:
+                    mine[name] = why
+    return out
+
+
 def evaluate_complete(
     hypotheses: Sequence[Hypothesis],
     metrics: Mapping[str, ConditionMetrics],
@@ -112,13 +134,5 @@ def evaluate_complete(
     verifier's output where the data is complete, ``{"error": why}`` where it is not."""
     baseline, treatments = conditions[0], list(conditions[1:])
     failed = failures(runs, conditions, replicates)
-    by_key = {(r.condition, r.replicate): r for r in runs}
-    refused: dict[str, dict[str, str]] = {}
-    for hyp in hypotheses:
-        mine = refused[hyp.name] = dict(failed)
-        for name in treatments:
-            if name not in mine:
-                why = incomplete(hyp, metrics, by_key, baseline, name)
-                if why is not None:
-                    mine[name] = why
+    refused = gaps(hypotheses, metrics, runs, baseline, treatments, failed)
     return evaluate(hypotheses, metrics, baseline, treatments, correction, refused)

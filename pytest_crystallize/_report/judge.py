@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from .._engine.context import BASELINE_CONDITION
 from .._engine.errors import HypothesisError, MissingMetricError
 from .._engine.experiment import Experiment
+from .._engine.gate import gaps
 from .._engine.hypotheses import (
     Hypothesis,
     as_mapping,
@@ -357,13 +358,19 @@ def judge(
     too_few = unjudgeable(experiment)  # a quick look too short for a built-in test: skips
     try:
         check_metrics(experiment.hypotheses, metrics, name)
+        # A run that recorded no real value of a judged metric: an error, never a verdict on
+        # the replicates that did (the rule scripts follow, in _engine/gate.py).
+        missing = gaps(experiment.hypotheses, metrics, runs, BASELINE_CONDITION, treatments)
+        refused = {h: dict(gap) for h, gap in missing.items()}
+        for h, why in too_few.items():
+            refused[h] = dict.fromkeys(treatments, why)
         evaluated = evaluate(
             experiment.hypotheses,
             metrics,
             BASELINE_CONDITION,
             treatments,
             experiment.correction or correction,
-            refused={h: dict.fromkeys(treatments, why) for h, why in too_few.items()},
+            refused=refused,
             not_run=not_run,
         )
     except (MissingMetricError, HypothesisError) as exc:
@@ -375,6 +382,12 @@ def judge(
         for treatment in treatments:
             if hyp.name in too_few:
                 verdicts.append(skipped(name, hyp, treatment, too_few[hyp.name]))
+                continue
+            gap = missing[hyp.name].get(treatment)
+            if gap is not None:
+                verdicts.append(
+                    Verdict(name, hyp.name, treatment, "error", gap, verifier=hyp.verifier_name)
+                )
                 continue
             if treatment in result.results:
                 verdicts.append(_verdict(name, hyp, treatment, result, metrics))
