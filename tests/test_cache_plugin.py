@@ -33,8 +33,6 @@ import json
 import os
 from pathlib import Path
 
-from scipy.stats import ttest_ind
-
 from pytest_crystallize import (
     ArtifactPlugin,
     Experiment,

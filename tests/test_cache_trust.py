@@ -48,8 +48,6 @@ EXPERIMENT = (
     """\
 from pathlib import Path
 
-from scipy.stats import ttest_ind
-
 from pytest_crystallize import Experiment, data_source, hypothesis, pipeline_step, treatment
 from pytest_crystallize import verifier
 

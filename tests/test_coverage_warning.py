@@ -19,7 +19,9 @@ NOTE = (
     "step cache, not executed, so their lines are not measured on a warm run; run coverage "
     "with --crystallize-no-cache (or ini crystallize_no_cache = true)"
 )
-# pytest-cov measures this folder only, and reports nothing: the test reads the warnings.
+# pytest-cov measures this folder only, and reports nothing: the test reads the warnings. The
+# inner sessions run in a subprocess: pytest-cov started in this process would replace the
+# tracer of the coverage that measures this test run.
 COVERAGE = ("--cov=.", "--cov-report=")
 
 
@@ -28,7 +30,7 @@ def test_coverage_with_the_cache_warns_once(
     ourtester: pytest.Pytester, write_experiment: Callable[..., Path], dist: Sequence[str]
 ) -> None:
     write_experiment(experiments={"demo": {"boost": 5.0}}, replicates=2)
-    result = ourtester.runpytest("--crystallize", *COVERAGE, *dist)
+    result = ourtester.runpytest_subprocess("--crystallize", *COVERAGE, *dist)
     assert result.parseoutcomes()["warnings"] == 1  # the controller's, not one per worker
     result.stdout.fnmatch_lines(["*warnings summary*", f"*CoverageCacheWarning: {NOTE}"])
 
@@ -38,7 +40,7 @@ def test_no_warning_without_the_cache_or_without_crystallize(
 ) -> None:
     write_experiment(replicates=3)
     for args in (("--crystallize", "--crystallize-no-cache"), ("--cov-report=term",)):
-        result = ourtester.runpytest(*args, *COVERAGE, *IN_PROCESS)
+        result = ourtester.runpytest_subprocess(*args, *COVERAGE, *IN_PROCESS)
         assert "warnings" not in result.parseoutcomes(), args
         result.stdout.no_fnmatch_line("*CoverageCacheWarning*")
 
@@ -47,6 +49,6 @@ def test_warnings_as_errors_make_the_warning_a_usage_error_naming_it(
     ourtester: pytest.Pytester, write_experiment: Callable[..., Path]
 ) -> None:
     write_experiment(replicates=3)
-    result = ourtester.runpytest("--crystallize", *COVERAGE, *IN_PROCESS, "-W", "error")
+    result = ourtester.runpytest_subprocess("--crystallize", *COVERAGE, *IN_PROCESS, "-W", "error")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: {NOTE}"])

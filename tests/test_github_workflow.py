@@ -148,8 +148,10 @@ class Runner:
         if action == "dawidd6/action-download-artifact":
             assert (given["branch"], given["event"]) == ("main", "push")
             source = self.store / "artifacts" / given["name"]
-            assert source.is_dir(), f"no artifact {given['name']!r} was uploaded on main"
-            shutil.copytree(source, checkout / given["path"], dirs_exist_ok=True)
+            if source.is_dir():
+                shutil.copytree(source, checkout / given["path"], dirs_exist_ok=True)
+            else:  # main has not uploaded a baseline yet
+                assert given["if_no_artifact_found"] == "warn", "a first pull request would fail"
             return []
         msg = f"no stub for the action {step['uses']!r}: add one to this test"
         raise AssertionError(msg)
@@ -176,6 +178,14 @@ def test_main_saves_a_baseline_and_a_pull_request_passes_or_fails_on_the_gate(
     assert "pull_request" in workflow["on"]
     assert "abs_error:" in workflow["env"]["GATE"]  # the example's metric
     runner = Runner(workflow, tmp_path, tmp_path / "store")
+
+    # The pull request that adds the workflow: main has no baseline yet, so the comparison is
+    # skipped and the job passes on the experiment's own hypotheses.
+    first = checkout(tmp_path, "first")
+    summary = tmp_path / "first.md"
+    job, status, output = runner.run("pull_request", first, summary)
+    assert (job, status) == ("compare", 0), output
+    assert "no baseline 'main' yet for compare_methods" in summary.read_text(encoding="utf-8")
 
     main = checkout(tmp_path, "main")
     job, status, output = runner.run("push", main, tmp_path / "main.md")

@@ -57,6 +57,9 @@ def document(*experiments: list[dict[str, Any]], plan: bool = False) -> dict[str
     }
 
 
+SKIP_MESSAGE = "no baseline 'main' yet for demo: make one with --crystallize-save main"
+
+
 def rows(text: str) -> list[list[str]]:
     """The cells of every table row (not the header or the rule), in order."""
     return [
@@ -86,7 +89,7 @@ def test_the_first_line_is_the_tally_and_the_rows_go_most_severe_first() -> None
                 regressed,
                 verdict("d", "inconclusive", pvalue_adjusted=None),
             ],
-            [verdict("e", "error"), verdict("f", "skipped"), verdict("g")],
+            [verdict("e", "error"), verdict("f", "skipped", message=SKIP_MESSAGE), verdict("g")],
         )
     )
     lines = text.splitlines()
@@ -124,6 +127,10 @@ def test_the_first_line_is_the_tally_and_the_rows_go_most_severe_first() -> None
         "- **experiment_demo.py::demo::d::boost** (inconclusive):",
     ]
     assert "- **experiment_demo.py::demo::vs-main::boost** (regressed):" in problems[1]
+    skipped = text.split("### Skipped", 1)[1].split("###", 1)[0]
+    assert [line for line in skipped.splitlines() if line.startswith("- ")] == [
+        f"- experiment_demo.py::demo::f::boost: {SKIP_MESSAGE}"
+    ]
     assert "<details>" not in text
 
 

@@ -122,7 +122,8 @@ def _messages(verdicts: Sequence[Mapping[str, Any]]) -> list[str]:
 def markdown(document: Mapping[str, Any]) -> str:
     """The summary: the tally on the first line, the step cache, the verdicts most severe
     first (passed ones folded when there are more than ``FOLD_PASSED``), then the messages
-    of failed, errored, inconclusive and regressed verdicts, and the notes."""
+    of failed, errored, inconclusive and regressed verdicts, why the others were skipped,
+    and the notes."""
     experiments = document["experiments"]
     counts = document.get("tally") or tally(experiments)
     verdicts = sorted((v for e in experiments for v in e["verdicts"]), key=severity)
@@ -153,6 +154,10 @@ def markdown(document: Mapping[str, Any]) -> str:
     regressed = [v for v in verdicts if bucket(v) == "regressed"]
     if regressed:
         lines += ["", "### Regressed", "", *_messages(regressed)]
+    skipped = [v for v in verdicts if bucket(v) == "skipped" and not v.get("plan")]
+    if skipped:  # why, on one line each: a missing baseline, a quick look, a skipped step
+        lines += ["", "### Skipped", ""]
+        lines += [f"- {_cell(v['nodeid'])}: {_cell(v['message'])}" for v in skipped]
     notes = [f"- {_cell(v['nodeid'])}: {_cell(n)}" for v in verdicts for n in v.get("notes", ())]
     if notes:
         lines += ["", "### Notes", "", *notes]
