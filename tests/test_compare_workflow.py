@@ -200,6 +200,7 @@ def test_an_ungated_comparison_says_unchanged_improved_or_regressed_and_which_co
         assert verdict["notes"] == [code]
         assert f"\n  note: {code}" in verdict["message"]
     assert shown["flow::vs-main::steady"]["comparison"] == "unchanged"
+    assert "is better" not in shown["flow::vs-main::steady"]["message"]  # no word to explain
     assert shown["flow::cheaper::lean"]["comparison"] is None
 
     # A definition change (a step parameter) makes the comparison stale, and says what a

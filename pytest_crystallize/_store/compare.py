@@ -199,7 +199,9 @@ def _compare_metric(
             f"p={number(result.pvalue, 3)}, {counts}"
         )
     else:
-        message = f"{head}: {word}: {estimate}, {result.test}: {result.reason}, {counts}; {said}"
+        message = f"{head}: {word}: {estimate}, {result.test}: {result.reason}, {counts}"
+        if word != "unchanged":  # the direction decided the word: say where it came from
+            message += f"; {said}"
     message += "".join(f"\n  note: {n}" for n in notes)
     return Verdict(
         experiment=name,
