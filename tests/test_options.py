@@ -89,6 +89,7 @@ CASES: dict[str, Case] = {
     "crystallize_progress_interval": Case(
         "5", 5.0, ("--crystallize-progress-interval", "0"), 0.0, "-1"
     ),
+    "crystallize_sequential": Case("off", "off", ("--crystallize-sequential", "3"), 3, "1"),
 }
 CLI_ROWS = sorted(name for name, option in OPTIONS.items() if option.cli)
 

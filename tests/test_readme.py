@@ -84,6 +84,8 @@ def test_the_python_blocks_are_the_quick_start_statistics_and_artifacts() -> Non
     assert first_lines == [
         "from pytest_crystallize import (",
         "from pytest_crystallize import Hypothesis, stats",
+        "from pytest_crystallize import Experiment, Hypothesis, data_source, pipeline_step, stats, "
+        "treatment",
         "from pytest_crystallize import Artifact, Experiment, ExperimentGraph",
     ]
 
@@ -132,9 +134,20 @@ def test_the_statistics_block_builds_its_hypotheses() -> None:
     assert namespace["not_worse"].name == "not_worse"
 
 
+def test_the_sequential_block_stops_where_it_says(capsys: pytest.CaptureFixture[str]) -> None:
+    code = blocks("python")[2]
+    namespace = run_block(code)
+    shown = re.search(r"# (\d passed)$", code, re.MULTILINE)
+    assert shown is not None
+    assert capsys.readouterr().out.strip() == shown[1]
+    sequential = namespace["result"].sequential
+    assert sequential["schedule"] == [12, 24, 36, 48]
+    assert sequential["replicates_used"] < 48  # it did stop early
+
+
 def test_the_artifacts_block_builds_a_graph_that_runs() -> None:
     namespace = run_block(textwrap.dedent(ASSUMED))
-    run_block(blocks("python")[2], namespace)
+    run_block(blocks("python")[3], namespace)
     results = namespace["graph"].run()
     compared = results["compare"]
     compared.raise_for_errors()

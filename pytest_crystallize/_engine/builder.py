@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import ExperimentDefinitionError
 from .hypotheses import Hypothesis
 from .plugins import BasePlugin
+from .sequential import SequentialDesign
 from .steps import Pipeline, PipelineStep, coerce_component
 
 if TYPE_CHECKING:
@@ -91,6 +92,24 @@ class ExperimentBuilder:
         """How p-values are adjusted over the experiment's family of comparisons: ``"holm"``
         (the default), ``"bonferroni"``, ``"bh"`` (false discovery rate) or ``"none"``."""
         self._kwargs["correction"] = method
+        return self
+
+    def sequential(
+        self,
+        looks: int,
+        *,
+        spending: str = "obrien-fleming",
+        futility: bool = True,
+        min_replicates: int | None = None,
+    ) -> ExperimentBuilder:
+        """A group-sequential design: ``replicates(N)`` becomes the most replicates per
+        condition, and the verdicts are judged at ``looks`` looks (``N * k / looks`` replicates,
+        or from ``min_replicates`` on), stopping at the first that decides them. ``spending``:
+        ``"obrien-fleming"`` (the default) or ``"pocock"``; ``futility``: stop early when
+        nothing can pass any more (non-binding)."""
+        self._kwargs["sequential"] = SequentialDesign(
+            looks, spending=spending, futility=futility, min_replicates=min_replicates
+        )
         return self
 
     def build(self) -> Experiment:

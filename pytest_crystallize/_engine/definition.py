@@ -13,11 +13,12 @@ from .context import RESERVED_KEYS
 from .correction import check_correction
 from .errors import CrystallizeUsageError, ExperimentDefinitionError
 from .execution import SerialExecution
-from .hypotheses import Hypothesis
+from .hypotheses import Hypothesis, Samples, as_mapping, output_pvalue
 from .inputs import Artifact
 from .names import check_name
 from .numbers import alpha_of, number
 from .plugins import BasePlugin, LoggingPlugin, SeedPlugin, overrides
+from .sequential import SequentialDesign
 from .sources import DataSource
 from .steps import PipelineStep
 
@@ -89,6 +90,7 @@ def check_definition(experiment: Experiment) -> None:
                 )
                 raise ExperimentDefinitionError(msg)
     _check_hypotheses(experiment, label)
+    _check_sequential(experiment, label)
 
 
 def _check_hypotheses(experiment: Experiment, label: str) -> None:
@@ -121,6 +123,62 @@ def _check_hypotheses(experiment: Experiment, label: str) -> None:
         return
     for hyp in experiment.hypotheses:
         _check_reachable(hyp, experiment.replicates, label)
+
+
+def _check_sequential(experiment: Experiment, label: str) -> None:
+    """The design fits the replicates, and every verifier gives a p-value to judge each look
+    by (the nominal thresholds apply to it); a built-in verifier is known to give one."""
+    design = experiment.sequential
+    if design is None:
+        return
+    if not isinstance(design, SequentialDesign):
+        msg = (
+            f"experiment {label!r}: sequential takes the design .sequential(looks=...) "
+            f"makes (a SequentialDesign), got {design!r} ({type(design).__name__})"
+        )
+        raise ExperimentDefinitionError(msg)
+    why = design.problem(experiment.replicates)
+    if why is not None:
+        msg = f"experiment {label!r}: {why}"
+        raise ExperimentDefinitionError(msg)
+    for hyp in experiment.hypotheses:
+        said = _probe(hyp)
+        if said is not None:
+            msg = (
+                f"experiment {label!r}: hypothesis {hyp.name!r} cannot be judged "
+                f"sequentially: its verifier {hyp.verifier_name!r} gives no p-value (on "
+                f"synthetic samples it returned {said}), and a look is decided by comparing "
+                f"the p-value with the look's nominal threshold, which a bare "
+                f"'significant'/'passed' at the verifier's own alpha cannot be; return "
+                f"'p_value' too, use a built-in verifier, or drop .sequential(...)"
+            )
+            raise ExperimentDefinitionError(msg)
+
+
+_PROBE_BASELINE = (0.9, 1.1, 1.0, 1.2, 0.8, 1.05)
+_PROBE_TREATMENT = (1.5, 1.4, 1.7, 1.6, 1.3, 1.55)
+
+
+def _probe(hyp: Hypothesis) -> str | None:
+    """What a user's verifier returned, shown, when it gave no p-value on small synthetic
+    samples of its metrics (six replicates per condition, paired, the treatment higher);
+    ``None`` when it gave one, is built in, or could not run on them (its output at a look
+    is then checked when judged: no p-value gives an error verdict)."""
+    factory = getattr(hyp.verifier, "factory", None)
+    if getattr(factory, "floor", None) is not None:  # built in: always a p-value
+        return None
+    names = [m for group in hyp.groups or (("metric",),) for m in group]
+    baseline = Samples({m: list(_PROBE_BASELINE) for m in names})
+    treatment = Samples({m: list(_PROBE_TREATMENT) for m in names})
+    baseline.seeds = treatment.seeds = tuple(range(len(_PROBE_BASELINE)))
+    try:
+        output = hyp.verifier(baseline, treatment)
+        mapping = as_mapping(output)
+        if output_pvalue(mapping) is not None:
+            return None
+        return repr(dict(mapping))
+    except Exception:  # a probe: the real samples are judged at each look
+        return None
 
 
 def _check_replicates(value: Any, experiment: str) -> int:

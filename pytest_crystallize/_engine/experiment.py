@@ -25,6 +25,7 @@ from .names import check_name, user_frame
 from .plugins import BasePlugin, LoggingPlugin, PluginManager, overrides
 from .results import Result
 from .run import RunPlan
+from .sequential import SequentialDesign
 from .sources import DataSource
 from .steps import (
     Pipeline,
@@ -71,6 +72,7 @@ class Experiment:
         correction: str | None = None,
         outputs: Iterable[Any] | None = None,
         marks: Iterable[Any] = (),
+        sequential: SequentialDesign | None = None,
     ) -> None:
         if name is not None:
             check_name("experiment", name)
@@ -96,6 +98,9 @@ class Experiment:
         # give skipped verdicts rather than a definition error (see ``overridden``).
         self.quick_look = False
         self.correction = correction
+        # A group-sequential design (.sequential(looks=...)): replicates is then the most
+        # per condition, judged at the design's looks; None: judged once, on every replicate.
+        self.sequential = sequential
         self.strategy = "rerun"  # run(strategy="resume") reuses complete conditions on disk
         self.outputs = claim_outputs(self, list(outputs or []), label)
         self.marks = check_marks(marks, label)
@@ -212,6 +217,8 @@ class Experiment:
 
         ``quick_look``: ``replicates`` is a quick look's count; a built-in test that cannot
         reach its alpha with it is judged a skip (``too_few_replicates``), not refused here.
+        A quick look, or a copy without hypotheses (``debug()``, ``apply()``), drops the
+        sequential design: it runs every replicate it is given.
         """
         if treatments is None and hypotheses is None and replicates is None:
             return self
@@ -228,6 +235,8 @@ class Experiment:
         if replicates is not None:
             exp.replicates = replicates
             exp.quick_look = quick_look
+        if exp.sequential is not None and (quick_look or not exp.hypotheses):
+            exp.sequential = None  # nothing to decide early: a quick look, or no hypotheses
         exp.validate()
         return exp
 

@@ -75,8 +75,9 @@ def definition_fingerprint(experiment: Experiment, _seen: frozenset[int] = froze
     It covers the data source's name (not its code) and parameters, the steps' names, order
     and parameters (defaults included), the initial context, the conditions (a mapping
     treatment by its values, a callable one by its function's qualified name), the
-    replicates, the root seed, the hypotheses (name, verifier and its parameters, metrics) and
-    the definition fingerprints of the upstream experiments it reads.
+    replicates, the root seed, the hypotheses (name, verifier and its parameters, metrics),
+    the definition fingerprints of the upstream experiments it reads, and the sequential
+    design (looks, spending, futility, first look) when there is one.
     """
     h = hashlib.sha256(b"crystallize-comparable-1")
     seeds = experiment.get_plugin(SeedPlugin) or SeedPlugin()
@@ -108,6 +109,10 @@ def definition_fingerprint(experiment: Experiment, _seen: frozenset[int] = froze
         update_value(h, ("hypothesis", hyp.name, hyp.verifier_name))
         _lenient(h, dict(getattr(hyp.verifier, "params", None) or {}))
         _lenient(h, [list(g) for g in hyp.groups] if hyp.groups is not None else "every metric")
+    design = experiment.sequential
+    if design is not None:  # absent from a fixed design's digest, which stays as it was
+        update_value(h, "sequential")
+        _lenient(h, design.describe())
     return h.hexdigest()[:16]
 
 

@@ -108,6 +108,11 @@ class Result:
         error, with its numbers and a ``message`` saying why, decided by the same judge as
         ``pytest --crystallize``. :meth:`summary` shows them as the table pytest prints;
         ``print_summary()`` prints it.
+    sequential:
+        For a sequential design, ``{"looks": K, "schedule": [replicates per condition at
+        each look], "stopped_at_look": k, "replicates_used": n}``; the verdicts are those of
+        look ``k``, and the replicates after ``n`` were not run (so are absent, not errors).
+        ``None`` for a fixed design.
     """
 
     metrics: ExperimentMetrics
@@ -118,6 +123,7 @@ class Result:
     replicates: int
     conditions: tuple[str, ...]
     verdicts: tuple[Verdict, ...] = field(default=(), compare=False)
+    sequential: Mapping[str, Any] | None = field(default=None, compare=False)
 
     @property
     def cache_stats(self) -> dict[str, float]:
@@ -177,6 +183,7 @@ class Result:
                 for h in self.metrics.hypotheses
             ],
             "verdicts": [v.to_json() for v in self.verdicts],
+            **({"sequential": plain(self.sequential)} if self.sequential is not None else {}),
             "errors": {k: e.summary() for k, e in self.errors.items()},
             "artifacts": plain(self.artifacts),
         }

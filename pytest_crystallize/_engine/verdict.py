@@ -42,6 +42,12 @@ class Verdict:
     plan:
         In plan mode (``--crystallize-plan``), the pilot's numbers as plain data (effect,
         power, sd, replicates needed, ...); else ``None``.
+    look, looks, boundary:
+        For a sequential design: the look the verdict was decided at (1-based), the number of
+        looks, and the nominal p-value threshold of that look (the boundary crossed, for a
+        pass); ``pvalue``, ``ci_low`` and ``ci_high`` are then adjusted for the design
+        (stage-wise ordering) and ``n_baseline``/``n_treatment`` are the replicates used.
+        ``None`` for a fixed design.
     """
 
     experiment: str
@@ -70,6 +76,9 @@ class Verdict:
     condition: str = ""
     comparison: str = ""
     plan: Any = None
+    look: int | None = None
+    looks: int | None = None
+    boundary: float | None = None
 
     @property
     def shown(self) -> str:
@@ -108,6 +117,9 @@ class Verdict:
             "ci_high": self.ci_high,
             "effect_size": self.effect_size,
             "mde": self.mde,
+            "look": self.look,
+            "looks": self.looks,
+            "boundary": self.boundary,
         }
         pairs += [(k, v) for k, v in optional.items() if v is not None]
         pairs += [(f"note_{i}", note) for i, note in enumerate(self.notes)]
@@ -141,4 +153,7 @@ class Verdict:
             "condition": self.condition or self.treatment,
             "comparison": self.comparison or None,
             "plan": plain(self.plan, finite=True),
+            "look": self.look,
+            "looks": self.looks,
+            "boundary": self.boundary,
         }

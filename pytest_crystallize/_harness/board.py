@@ -6,7 +6,7 @@ experiment is in, evaluates its hypotheses and sends one report per (hypothesis,
 through ``pytest_runtest_logreport``: terminal, ``-rA``, JUnit XML, ``--lf`` and the exit code
 all treat it as a test. An experiment whose chunks did not all run gets error (or, when
 chunks were deselected, skip) verdicts that say what is missing, never a verdict on partial
-data.
+data. A sequential experiment is judged look by look, and may be decided early (``looks.py``).
 """
 
 from __future__ import annotations
@@ -28,12 +28,14 @@ from .._store.compare import Comparing
 from .collect import (
     STOPPED_ATTR,
     VERDICTS_ATTR,
-    chunk_ranges,
+    artifact_session,
+    chunk_layout,
     prepare_artifact_dirs,
     worker_count,
 )
 from .documents import document, write_documents
 from .files import load_experiments
+from .looks import is_decision_skip, judge_at, next_look
 from .reports import send
 from .terminal import RUNS_ATTR
 from .tracking import Tracked, comparisons, incomplete, save_whole
@@ -106,13 +108,13 @@ class VerdictBoard:
         if experiment is None:
             return None
         conditions = [c for c, _ in experiment.conditions()]
-        ranges = chunk_ranges(experiment.replicates, len(conditions), worker_count(self.config))
-        chunks = {
-            f"{key}::{condition}::chunk-{k}": (condition, replicates)
-            for condition in conditions
-            for k, replicates in enumerate(ranges)
-        }
-        self.tracked[key] = Tracked(path, name, experiment, chunks, stored=self.saved.get(key))
+        layout = chunk_layout(experiment, len(conditions), worker_count(self.config))
+        names = {f"{key}::{c}::chunk-{k}": (c, k) for c in conditions for k in range(len(layout))}
+        chunks = {n: (c, layout[k][1]) for n, (c, k) in names.items()}
+        looks = {n: layout[k][0] for n, (c, k) in names.items()}
+        self.tracked[key] = Tracked(
+            path, name, experiment, chunks, stored=self.saved.get(key), key=key, looks=looks
+        )
         prepare_artifact_dirs(experiment, self.config)  # writes nothing: see its docstring
         return self.tracked[key]
 
@@ -195,7 +197,8 @@ class VerdictBoard:
             why = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
             first = tracked.all_chunks[report.nodeid][1].start
             why = why.removeprefix("Skipped: ")
-            tracked.stopped[report.nodeid] = (first, "skipped", why, "")
+            if not is_decision_skip(why):  # decided at an earlier look: not a missing run
+                tracked.stopped[report.nodeid] = (first, "skipped", why, "")
         elif report.when == "setup" and not report.passed:
             tracked.done[report.nodeid] = f"{report.nodeid} did not run: setup {report.outcome}"
         elif report.when == "teardown":
@@ -265,10 +268,28 @@ class VerdictBoard:
                 )
 
     def _judge_if_complete(self, tracked: Tracked) -> None:
-        if tracked.judged or set(tracked.selected) - set(tracked.done):
-            return
+        """Judge what is ready: the whole experiment once all its selected chunks are in, or
+        a sequential one look by look (a pilot, ``--crystallize-plan``, judges it whole)."""
+        sequential = tracked.experiment.sequential is not None and self.plan_effect is None
+        while not tracked.judged:
+            if sequential:
+                look = next_look(tracked)
+                if look is None:
+                    return
+                tracked.horizon = look
+                self._judge(tracked, look)
+                if not tracked.judged:
+                    tracked.horizon = None
+            elif set(tracked.selected) - set(tracked.done):
+                return
+            else:
+                self._judge(tracked, None)
+
+    def _judge(self, tracked: Tracked, look: int | None) -> None:
+        """Judge the chunks in view (``look``: of a sequential design, else all of them);
+        at a look that does not decide yet, report nothing."""
         # In the experiment's chunk order, not the order the chunks happened to finish in.
-        problems = [p for n in tracked.all_chunks if (p := tracked.done.get(n)) is not None]
+        problems = [p for n in tracked.chunks if (p := tracked.done.get(n)) is not None]
         if problems:
             shown = "; ".join(problems[:3])
             self._emit_all(tracked, "error", f"{shown}; no verdict is given on partial data")
@@ -279,7 +300,7 @@ class VerdictBoard:
         treatments = tracked.treatments()
         unselected = [
             n.split("::", 2)[2]
-            for n, (c, _) in tracked.all_chunks.items()
+            for n, (c, _) in tracked.chunks.items()
             if n not in tracked.selected and (c in treatments or c == BASELINE_CONDITION)
         ]
         if unselected:
@@ -291,11 +312,18 @@ class VerdictBoard:
                 f"all of them: select whole experiments or conditions",
             )
             return
+        if look is None:
+            verdicts = judge(
+                tracked.name, tracked.experiment, tracked.runs, treatments, self.correction
+            )
+        else:
+            session = artifact_session(self.config)
+            decided = judge_at(self.config, session, tracked, treatments, self.correction, look)
+            if decided is None:
+                return
+            verdicts = decided
         tracked.judged = True
         tracked.complete = all(run.error is None for run in tracked.runs)
-        verdicts = judge(
-            tracked.name, tracked.experiment, tracked.runs, treatments, self.correction
-        )
         if self.plan_effect is not None:
             verdicts = planned(verdicts, tracked.experiment, tracked.runs, self.plan_effect)
         if self.comparing is not None:

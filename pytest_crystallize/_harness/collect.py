@@ -3,6 +3,12 @@
 ``<file>::<experiment>::<condition>::chunk-<k>``: each chunk runs a deterministic slice of the
 replicates of one condition. The layout depends only on the experiment and the worker count,
 so every xdist worker (and the controller, which does not collect) computes the same one.
+
+A sequential experiment's chunks belong to looks (:func:`chunk_layout`): each look's new
+replicates are chunked on their own, and ``k`` counts on over the looks in replicate order
+(``chunk-0`` and ``chunk-1`` may be look 1, ``chunk-2`` look 2, ...), so node ids stay stable
+and the chunks of a look are the next ones. A chunk of a look after the one that decided the
+experiment skips when set up (see :mod:`.looks`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from .._engine.experiment import Experiment
 from .._engine.run import RunPlan
 from .._engine.runs import RunError, RunResult
 from .._engine.steps import PipelineStep
+from .looks import decided_look, decision_skip
 from .progress import note_run
 from .stepcache import CACHE_ROOT
 from .terminal import RUNS_ATTR, LiveProgress
@@ -59,6 +66,22 @@ def chunk_ranges(replicates: int, conditions: int, workers: int) -> list[range]:
     chunks = max(1, min(replicates, wanted))
     size = math.ceil(replicates / chunks)
     return [range(start, min(start + size, replicates)) for start in range(0, replicates, size)]
+
+
+def chunk_layout(experiment: Experiment, conditions: int, workers: int) -> list[tuple[int, range]]:
+    """``(look, replicates)`` of each chunk of one condition, in replicate order: all look 1
+    without a sequential design, else each look's new replicates chunked by ``chunk_ranges``."""
+    design = experiment.sequential
+    if design is None:
+        return [(1, r) for r in chunk_ranges(experiment.replicates, conditions, workers)]
+    layout: list[tuple[int, range]] = []
+    start = 0
+    for look, end in enumerate(design.schedule(experiment.replicates), start=1):
+        if end > start:
+            for r in chunk_ranges(end - start, conditions, workers):
+                layout.append((look, range(start + r.start, start + r.stop)))
+        start = max(start, end)
+    return layout
 
 
 ARTIFACT_SESSION_KEY = "crystallize_artifact_session"
@@ -111,9 +134,9 @@ class ExperimentNode(pytest.Collector):
     def collect(self) -> Iterator[ConditionNode | HypothesisNode]:
         exp = self.experiment
         names = [name for name, _ in exp.conditions()]
-        ranges = chunk_ranges(exp.replicates, len(names), worker_count(self.config))
+        layout = chunk_layout(exp, len(names), worker_count(self.config))
         for index, name in enumerate(names):
-            yield ConditionNode.from_parent(self, name=name, index=index, ranges=ranges)
+            yield ConditionNode.from_parent(self, name=name, index=index, layout=layout)
         treatments = [t.name for t in exp.treatments]
         if treatments:
             for hyp in exp.hypotheses:
@@ -124,16 +147,16 @@ class ExperimentNode(pytest.Collector):
 
 
 class ConditionNode(pytest.Collector):
-    """One condition of an experiment: its chunk items."""
+    """One condition of an experiment: its chunk items (``layout``: see ``chunk_layout``)."""
 
-    def __init__(self, *, index: int, ranges: Sequence[range], **kwargs: Any) -> None:
+    def __init__(self, *, index: int, layout: Sequence[tuple[int, range]], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.index = index
-        self.ranges = ranges
+        self.layout = layout
 
     def collect(self) -> Iterator[ChunkItem]:
-        for k, replicates in enumerate(self.ranges):
-            yield ChunkItem.from_parent(self, name=f"chunk-{k}", replicates=replicates)
+        for k, (look, replicates) in enumerate(self.layout):
+            yield ChunkItem.from_parent(self, name=f"chunk-{k}", replicates=replicates, look=look)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, experiment_of(self).reportinfo()[1], self.name
@@ -250,9 +273,10 @@ def teardown_runtimes(config: pytest.Config) -> None:
 class ChunkItem(pytest.Item):
     """A slice of the replicates of one condition; ships its RunResults on its report."""
 
-    def __init__(self, *, replicates: range, **kwargs: Any) -> None:
+    def __init__(self, *, replicates: range, look: int = 1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.replicates = replicates
+        self.look = look  # of the experiment's sequential design; 1 without one
         self.results: list[RunResult] = []
         self.stopped: list[Any] | None = None  # [replicate, kind, reason]: see STOPPED_ATTR
         self.verdicts: list[list[Any]] | None = None  # what it runs for: see VERDICTS_ATTR
@@ -268,6 +292,18 @@ class ChunkItem(pytest.Item):
     @property
     def experiment(self) -> Experiment:
         return experiment_of(self).experiment
+
+    def setup(self) -> None:
+        design = self.experiment.sequential
+        if design is None or self.look == 1:
+            return
+        node = experiment_of(self)
+        decided = decided_look(self.config, artifact_session(self.config), node.nodeid)
+        if decided is not None and decided < self.look:
+            # At the experiment's place, as a skip mark's skip: one line for all its chunks.
+            raise pytest.skip.Exception(
+                decision_skip(decided, design.looks), _use_item_location=True
+            )
 
     def runtest(self) -> None:
         runtime = _runtime(self.config, self.experiment)

@@ -18,6 +18,7 @@ from .._report.documents import (
     write_markdown,
 )
 from .._report.markdown import markdown
+from .looks import sequential_document
 from .targets import REPORT_OPTIONS, STEP_SUMMARY, describe, step_summary
 from .tracking import Tracked
 
@@ -25,20 +26,26 @@ from .tracking import Tracked
 def document(
     root: Path, tracked: Iterable[Tracked], cache: CacheStats, settings: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The session as plain data, from the experiments it selected."""
-    experiments = [
-        experiment_document(
-            name=t.name,
-            file=t.path.relative_to(root).as_posix(),
-            replicates=t.experiment.replicates,
-            conditions=t.conditions_selected(),
-            runs=t.runs,
-            verdicts=t.reported,
-            fingerprint=fingerprint(t.experiment),
+    """The session as plain data, from the experiments it selected. A sequential experiment
+    decided early holds the replicates of the looks up to the decision only."""
+    experiments = []
+    for t in tracked:
+        if not t.selected:
+            continue
+        sequential = sequential_document(t)
+        used = sequential and sequential["replicates_used"]
+        experiments.append(
+            experiment_document(
+                name=t.name,
+                file=t.path.relative_to(root).as_posix(),
+                replicates=used if isinstance(used, int) else t.experiment.replicates,
+                conditions=t.conditions_selected(),
+                runs=t.runs,
+                verdicts=t.reported,
+                fingerprint=fingerprint(t.experiment),
+                sequential=sequential,
+            )
         )
-        for t in tracked
-        if t.selected
-    ]
     return session_document(root=root, experiments=experiments, cache=cache, settings=settings)
 
 

@@ -14,6 +14,7 @@ is collected twice.
 
 from __future__ import annotations
 
+import copy
 import traceback
 import warnings
 from collections.abc import Iterable, Iterator
@@ -30,6 +31,7 @@ from .._engine.graph import ExperimentGraph
 from .._engine.hypotheses import with_alpha
 from .._engine.lifecycle import STARTED
 from .._engine.runs import user_traceback
+from .._engine.sequential import SequentialDesign
 from .collect import REPLICATES, ExperimentNode
 from .options import setting
 
@@ -77,11 +79,39 @@ def _members(label: str, value: object) -> Iterable[tuple[str, Experiment]]:
     return [(label, value)] if isinstance(value, Experiment) else []
 
 
+def _with_design(exp: Experiment, sequential: str | int | None) -> Experiment:
+    """``exp`` under the session's ``crystallize_sequential``: ``off`` drops its sequential
+    design (the full design runs), a number of looks gives it ``SequentialDesign(looks)``,
+    None keeps its own."""
+    if sequential is None:
+        return exp
+    design = None if sequential == "off" else SequentialDesign(looks=int(sequential))
+    if exp.sequential == design or (design is not None and not exp.hypotheses):
+        return exp  # nothing to decide early without hypotheses
+    made = copy.copy(exp)
+    made.sequential = design
+    try:
+        made.validate()
+    except CrystallizeError as exc:
+        msg = (
+            f"{exc} (the design is the session's, from --crystallize-sequential={sequential} "
+            f"or ini crystallize_sequential: use fewer looks, or off)"
+        )
+        raise type(exc)(msg) from exc
+    return made
+
+
 def _session_view(
-    exp: Experiment, name: str, replicates: int | None, alpha: float | None
+    exp: Experiment,
+    name: str,
+    replicates: int | None,
+    alpha: float | None,
+    sequential: str | int | None = None,
 ) -> Experiment:
-    """``exp`` as the session runs it: with ``replicates`` (a quick look) and with ``alpha``
-    for every verifier not given an alpha of its own; itself without either."""
+    """``exp`` as the session runs it: with ``replicates`` (a quick look), with ``alpha``
+    for every verifier not given an alpha of its own, and with the session's sequential
+    design (``_with_design``); itself without any."""
+    exp = _with_design(exp, sequential)
     hypotheses = None
     try:
         if alpha is not None:
@@ -103,10 +133,15 @@ def _session_view(
 
 
 def experiments_in(
-    module: ModuleType, path: Path, replicates: int | None, alpha: float | None = None
+    module: ModuleType,
+    path: Path,
+    replicates: int | None,
+    alpha: float | None = None,
+    sequential: str | int | None = None,
 ) -> dict[str, Experiment]:
     """``module``'s experiments by name, in definition order, each object once, as the
-    session runs them (with ``replicates`` and ``alpha`` when given: see ``_session_view``).
+    session runs them (with ``replicates``, ``alpha`` and ``sequential`` when given: see
+    ``_session_view``).
 
     Two different experiments with one name are an error naming both places.
     """
@@ -129,13 +164,18 @@ def experiments_in(
                     )
                     raise CrystallizeError(msg)
                 where_found[name] = where
-                found[name] = _session_view(exp, name, replicates, alpha)
+                found[name] = _session_view(exp, name, replicates, alpha, sequential)
     return found
 
 
-def _overrides(config: pytest.Config) -> tuple[int | None, float | None]:
-    """The session's replicates (a quick look) and default alpha, when set."""
-    return config.stash.get(REPLICATES, None), setting(config, "crystallize_alpha")
+def _overrides(config: pytest.Config) -> tuple[int | None, float | None, str | int | None]:
+    """The session's replicates (a quick look), default alpha and sequential design (``off``
+    or a number of looks), when set."""
+    return (
+        config.stash.get(REPLICATES, None),
+        setting(config, "crystallize_alpha"),
+        setting(config, "crystallize_sequential"),
+    )
 
 
 def load_experiments(config: pytest.Config, path: Path) -> dict[str, Experiment]:

@@ -20,56 +20,7 @@ from typing import Any, Literal
 
 import pytest
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        msg = f"expected a positive whole number of replicates, got {text!r}"
-        raise ValueError(msg)
-    return value
-
-
-def _plan_effect(text: str) -> tuple[float, bool]:
-    relative = text.endswith("%")
-    try:
-        value = float(text[:-1] if relative else text)
-    except ValueError:
-        value = 0.0
-    if value == 0:
-        msg = f"expected an effect such as 0.5 (absolute) or 5% (of the baseline), got {text!r}"
-        raise ValueError(msg)
-    return (value / 100 if relative else value), relative
-
-
-def _real(name: str, check: Callable[[float], bool], expected: str) -> Callable[[str], float]:
-    """A parser of a number that ``check`` accepts (NaN never is), else ``expected`` is said."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = float("nan")
-        if not check(value):
-            msg = f"{expected}, got {text!r}"
-            raise ValueError(msg)
-        return value
-
-    parse.__name__ = name
-    return parse
-
-
-_megabytes = _real("megabytes", lambda v: v > 0, "must be a positive number of megabytes")
-_alpha = _real(
-    "alpha", lambda v: 0 < v < 1, "expected a significance level between 0 and 1, such as 0.05"
-)
-_seconds = _real(
-    "seconds",
-    lambda v: 0 <= v < float("inf"),
-    "expected a number of seconds, 0 or more (0 turns it off)",
-)
+from . import parsers
 
 
 def _metric_name(text: str) -> str:
@@ -181,7 +132,7 @@ OPTIONS: dict[str, Option] = {
             "crystallize_replicates",
             "value",
             "run every experiment with N replicates instead of its own count (quick checks)",
-            parse=_positive_int,
+            parse=parsers.positive_int,
             metavar="N",
         ),
         Option(
@@ -200,7 +151,7 @@ OPTIONS: dict[str, Option] = {
             "crystallize_alpha",
             "value",
             "the significance level of every verifier not given an alpha of its own (default 0.05)",
-            parse=_alpha,
+            parse=parsers.alpha,
             metavar="ALPHA",
         ),
         Option(
@@ -223,8 +174,17 @@ OPTIONS: dict[str, Option] = {
             "value",
             "pilot run: report the replicates needed to detect EFFECT (0.5, or 5% of the "
             "baseline) with 80% power, instead of gating",
-            parse=_plan_effect,
+            parse=parsers.plan_effect,
             metavar="EFFECT",
+        ),
+        Option(
+            "crystallize_sequential",
+            "value",
+            "sequential designs: off runs every experiment's full design (audits); LOOKS "
+            "judges every experiment at LOOKS looks, stopping early when decided (default: "
+            "each experiment's own .sequential(...))",
+            parse=parsers.sequential,
+            metavar="off|LOOKS",
         ),
         Option(
             "crystallize_json",
@@ -297,14 +257,14 @@ OPTIONS: dict[str, Option] = {
             "without a terminal (CI logs), print each running experiment's progress at most "
             "every SECONDS (default 30; 0 turns it off)",
             default=30.0,
-            parse=_seconds,
+            parse=parsers.seconds,
             metavar="SECONDS",
         ),
         Option(
             "crystallize_cache_max_mb",
             "value",
             "cap the step cache at this many MB; least recently used entries go first",
-            parse=_megabytes,
+            parse=parsers.megabytes,
             cli=False,
         ),
         Option(

@@ -12,6 +12,10 @@ mark skips (or ``xfail(run=False)``) stays as an item for pytest to skip and run
 When a command line names conditions or chunks of an experiment (``f.py::exp::fast``), no
 verdict item of it is collected: the chunks selected choose their treatments' verdicts, and
 the missing chunks they need (the baseline's) are made from the experiment's collector.
+
+The chunks of an experiment with a sequential design run look by look: every condition's
+look-1 chunks, then look 2's, and so on, so that early looks finish (and may decide the
+experiment, sparing the later ones) first.
 """
 
 from __future__ import annotations
@@ -144,12 +148,14 @@ def keep(config: pytest.Config, groups: Sequence[_Group], items: list[pytest.Ite
             {BASELINE_CONDITION} | {v.treatment for v in judged} if judged else set()
         )
         wanted = [[v.hypothesis, v.treatment, _xfail(v, config)] for v in judged]
-        block: list[pytest.Item] = []
+        needed: list[ChunkItem] = []
         for condition, members in chunks.items():
             if condition in need:
                 for chunk in members:
                     chunk.verdicts = wanted
-                block += members
+                needed += members
+        ordered = sorted(needed, key=lambda c: c.look)  # stable: every condition's look 1 first
+        block: list[pytest.Item] = [*ordered]
         block += [v for v in chosen if v in skipped or (collect_only and v in judged)]
         blocks[id(group.node)] = block
     final: list[pytest.Item] = []

@@ -1,4 +1,9 @@
-"""What the session owner knows of one experiment: its chunks, what came back, what is missing."""
+"""What the session owner knows of one experiment: its chunks, what came back, what is missing.
+
+A sequential experiment is judged look by look (:mod:`.looks`): while look k is judged, and
+once it decided the experiment, ``horizon`` is k and everything here sees only the chunks of
+the looks up to k (the runs of later chunks that had started are ignored).
+"""
 
 from __future__ import annotations
 
@@ -35,11 +40,34 @@ class Tracked:
     # The selected verdicts, from the chunks' reports: (hypothesis, treatment) -> the xfail
     # mark's [reason, strict] or None. None until a report said (then: every verdict).
     wanted: dict[tuple[str, str], list[Any] | None] | None = None
+    key: str = ""  # <file>::<experiment>, the experiment's node id
+    looks: dict[str, int] = field(default_factory=dict)  # chunk node id -> its look (else 1)
+    horizon: int | None = None  # the last look in view (None: every chunk)
+    looks_judged: int = 0  # the looks of a sequential design judged so far
+    stopped_at: int | None = None  # the look that decided a sequential design
+
+    @property
+    def stopped_early(self) -> bool:
+        """Decided at a look before the last of its sequential design: later ones never ran."""
+        design = self.experiment.sequential
+        return design is not None and self.stopped_at is not None and self.stopped_at < design.looks
+
+    def look_of(self, nodeid: str) -> int:
+        return self.looks.get(nodeid, 1)
+
+    def in_view(self, nodeid: str) -> bool:
+        """Whether a chunk counts: it belongs to a look up to the ``horizon``."""
+        return self.horizon is None or self.look_of(nodeid) <= self.horizon
+
+    @property
+    def chunks(self) -> dict[str, tuple[str, range]]:
+        """``all_chunks`` in view."""
+        return {n: c for n, c in self.all_chunks.items() if self.in_view(n)}
 
     @property
     def runs(self) -> list[RunResult]:
-        """Every run that came back, in the experiment's chunk order."""
-        return [r for n in self.all_chunks for r in self.chunk_runs.get(n, ())]
+        """Every run in view that came back, in the experiment's chunk order."""
+        return [r for n in self.chunks for r in self.chunk_runs.get(n, ())]
 
     def conditions_selected(self) -> list[str]:
         names = dict.fromkeys(c for c, _ in self.all_chunks.values())
@@ -53,7 +81,7 @@ class Tracked:
         ran = {(r.condition, r.replicate) for r in self.runs}
         return [
             (condition, replicate)
-            for n, (condition, replicates) in self.all_chunks.items()
+            for n, (condition, replicates) in self.chunks.items()
             if n in self.selected
             for replicate in replicates
             if (condition, replicate) not in ran
@@ -118,6 +146,7 @@ def incomplete(tracked: Tracked) -> tuple[str, str]:
     stops = sorted(
         (order[tracked.all_chunks[n][0]], replicate, tracked.all_chunks[n][0], kind, why, text)
         for n, (replicate, kind, why, text) in tracked.stopped.items()
+        if tracked.in_view(n)
     )
     failures = [s for s in stops if s[3] != "skipped"]
     if failures:
@@ -129,7 +158,8 @@ def incomplete(tracked: Tracked) -> tuple[str, str]:
         )
     if stops:
         _, replicate, condition, _, why, _ = stops[0]
-        first_only = len(stops) == len(tracked.selected) and not tracked.runs
+        selected = [n for n in tracked.selected if tracked.in_view(n)]
+        first_only = len(stops) == len(selected) and not tracked.runs
         if first_only:
             return "skipped", why
         return "skipped", (
@@ -146,9 +176,14 @@ def incomplete(tracked: Tracked) -> tuple[str, str]:
 def save_whole(path: Path, tracked: Mapping[str, Tracked]) -> list[str]:
     """Save as a baseline the experiments that ran whole (every replicate selected, run and
     successful), merged into what the file holds (also what another session saved there
-    meanwhile); return the names of the others, which it leaves out. Without any experiment
-    to save, the file is left as it is (or not made)."""
-    whole = {k: t for k, t in tracked.items() if t.complete and set(t.all_chunks) == t.selected}
+    meanwhile); return the names of the others, which it leaves out (a sequential design
+    decided before its last look too). Without any experiment to save, the file is left as it
+    is (or not made)."""
+    whole = {
+        k: t
+        for k, t in tracked.items()
+        if t.complete and set(t.all_chunks) == t.selected and not t.stopped_early
+    }
     if whole:
         records = {
             k: record(t.experiment, t.runs, t.conditions_selected()) for k, t in whole.items()

@@ -26,7 +26,7 @@ from .._engine.runs import RunResult
 from .._engine.verdict import Verdict
 from .tally import tally
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _PACKAGES = ("pytest-crystallize", "pytest", "pluggy", "pytest-xdist", "scipy", "numpy")
 
 
@@ -70,14 +70,18 @@ def experiment_document(
     runs: Sequence[RunResult],
     verdicts: Iterable[tuple[str, str, Verdict]],
     fingerprint: str,
+    sequential: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One experiment: its conditions with per-replicate values and seeds, and its verdicts."""
+    """One experiment: its conditions with per-replicate values and seeds, its verdicts, and
+    its sequential design (looks, schedule, the look that decided it and the replicates per
+    condition it used) or None."""
     metrics = build_metrics(runs, conditions, replicates)
     return {
         "name": name,
         "file": file,
         "replicates": replicates,
         "fingerprint": fingerprint,
+        "sequential": dict(sequential) if sequential is not None else None,
         "conditions": [
             {
                 "name": c.name,

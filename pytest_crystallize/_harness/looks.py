@@ -1,0 +1,133 @@
+"""Sequential designs in the session: chunks belong to looks, the owner decides each look.
+
+An experiment with a sequential design (the builder's ``.sequential(looks=K)``, or
+``--crystallize-sequential=K`` for every experiment) runs its replicates in K looks: look k
+adds the replicates ``[schedule[k-2], schedule[k-1])`` of every condition, in chunks of its
+own (:func:`~.collect.chunk_layout`), and the selection runs every condition's look-1 chunks
+first, then look 2's, and so on.
+
+The process that owns the session judges look k (``judge_look``) as soon as every selected
+chunk of the looks up to k is in (:func:`next_look`). When it stops the experiment (or k is
+the last look), its verdicts are reported and, before the last look, the decision is written
+to a file in a folder of this session (:func:`decision_folder`); a chunk of a later look
+reads it when it is set up and skips with ``decided at look k of K``. A chunk that had
+started already finishes; its runs are ignored: the verdicts use the looks up to the
+decision only, so they are the same in one process, with any number of xdist workers and
+with any distribution, and only the work wasted varies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from .._engine.atomic import write_atomic
+from .._engine.verdict import Verdict
+from .._report.sequential import judge_look
+from .tracking import Tracked
+
+_DECIDED = "decided at look "
+_FOLDERS = pytest.StashKey[set[Path]]()
+
+
+def decision_skip(look: int, looks: int) -> str:
+    """The reason a chunk of a look after the decision skips with."""
+    return f"{_DECIDED}{look} of {looks}"
+
+
+def is_decision_skip(reason: str) -> bool:
+    """Whether a chunk skipped because its experiment was decided at an earlier look."""
+    return reason.removeprefix("Skipped: ").startswith(_DECIDED)
+
+
+def decision_folder(config: pytest.Config, session: str) -> Path:
+    """This session's folder of decisions (``session``: the id every process of the session
+    shares): in the pytest cache, or the temporary folder under ``-p no:cacheprovider``."""
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        return Path(cache.mkdir("crystallize-looks")) / session
+    return Path(tempfile.gettempdir()) / "crystallize-looks" / session
+
+
+def _decision_file(config: pytest.Config, session: str, experiment: str) -> Path:
+    name = hashlib.sha256(experiment.encode()).hexdigest()[:24]
+    return decision_folder(config, session) / f"{name}.json"
+
+
+def decided_look(config: pytest.Config, session: str, experiment: str) -> int | None:
+    """The look that decided ``experiment`` (its node id), if the owner has said so."""
+    try:
+        data = json.loads(_decision_file(config, session, experiment).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return int(data["look"])
+
+
+def write_decision(
+    config: pytest.Config, session: str, experiment: str, look: int, looks: int, reason: str
+) -> None:
+    """Owner: say that ``experiment`` was decided at ``look``; the folder goes at the end."""
+    path = _decision_file(config, session, experiment)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    folders = config.stash.setdefault(_FOLDERS, set())
+    if path.parent not in folders:
+        folders.add(path.parent)
+        config.add_cleanup(lambda: shutil.rmtree(path.parent, ignore_errors=True))
+    text = json.dumps({"experiment": experiment, "look": look, "looks": looks, "reason": reason})
+    write_atomic(path, text)
+
+
+def next_look(tracked: Tracked) -> int | None:
+    """The look of a sequential experiment to judge now: the one after the last judged, once
+    every selected chunk of it and of the looks before it is in; else None."""
+    design = tracked.experiment.sequential
+    look = tracked.looks_judged + 1
+    if design is None or look > design.looks:
+        return None
+    needed = {n for n in tracked.selected if tracked.look_of(n) <= look}
+    return look if needed <= set(tracked.done) else None
+
+
+def judge_at(
+    config: pytest.Config,
+    session: str,
+    tracked: Tracked,
+    treatments: Sequence[str],
+    correction: str,
+    look: int,
+) -> list[Verdict] | None:
+    """The verdicts of ``tracked`` at ``look`` when that look decides it, else None (the
+    next look will be judged). A decision before the last look is written for the chunks."""
+    design = tracked.experiment.sequential
+    assert design is not None  # only sequential experiments have looks to judge
+    decision = judge_look(
+        tracked.name, tracked.experiment, tracked.runs, treatments, correction, look
+    )
+    tracked.looks_judged = look
+    if not decision.stop and look < design.looks:
+        return None
+    tracked.stopped_at = look
+    if look < design.looks:
+        write_decision(config, session, tracked.key, look, design.looks, decision.reason)
+    return list(decision.verdicts)
+
+
+def sequential_document(tracked: Tracked) -> dict[str, object] | None:
+    """The ``sequential`` field of an experiment in the JSON report (None without a design)."""
+    design = tracked.experiment.sequential
+    if design is None:
+        return None
+    schedule = list(design.schedule(tracked.experiment.replicates))
+    look = tracked.stopped_at
+    return {
+        "looks": design.looks,
+        "schedule": schedule,
+        "stopped_at_look": look,
+        "replicates_used": schedule[look - 1] if look is not None else None,
+    }

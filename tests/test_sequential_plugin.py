@@ -1,0 +1,127 @@
+"""Sequential designs under pytest and xdist: chunks belong to looks, the session's owner
+judges each look as soon as its chunks are in, and a decision skips the later looks' chunks.
+
+The verdicts depend only on the looks up to the decision, so every way of running the
+session gives the same ones; only the work wasted (chunks that had started) varies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _support import (
+    IN_PROCESS,
+    NO_XDIST,
+    TWO_WORKERS,
+    SummaryRows,
+    experiment_source,
+    from_json,
+    with_and_without_workers,
+)
+
+# "strong" (delta 5) passes at its first look; "aa" (an A/A test: flat reproduces the
+# baseline exactly, p = 1) stops there for futility. 12 replicates over 3 looks: 4, 8, 12.
+EXPERIMENTS = {"strong": {"boost": 5.0}, "aa": {"flat": 0.0}}
+SCHEDULE = [4, 8, 12]
+
+
+def sequential_source(looks: int | None = 3, *, others: dict[str, Any] | None = None) -> str:
+    """The experiments of ``EXPERIMENTS`` with 12 replicates (sequential over ``looks``),
+    then those of ``others`` without a design."""
+    source = experiment_source({**EXPERIMENTS, **(others or {})}, replicates=12)
+    design = f"    .sequential(looks={looks})\n    .replicates(12)"
+    for name in EXPERIMENTS:
+        start = source.index(f'Experiment.builder("{name}")')
+        end = source.index(".replicates(12)", start)
+        source = source[:end] + design.strip() + source[end + len(".replicates(12)") :]
+    return source
+
+
+@pytest.fixture
+def run_session(ourtester: pytest.Pytester) -> Callable[..., pytest.RunResult]:
+    """``run_session(*args)``: ``pytest --crystallize -rs -rA --crystallize-json=report.json``."""
+
+    def run(*args: str) -> pytest.RunResult:
+        return ourtester.runpytest(
+            "--crystallize", "-rs", "-rA", "--crystallize-json=r.json", *args
+        )
+
+    return run
+
+
+def _sequential_fields(path: Path) -> dict[str, Any]:
+    report = from_json(path)
+    assert report["schema_version"] == 3
+    return {e["name"]: (e["sequential"], e["replicates"]) for e in report["experiments"]}
+
+
+def test_each_experiment_stops_at_the_look_that_decides_it_with_the_same_verdicts_everywhere(
+    ourtester: pytest.Pytester,
+    run_session: Callable[..., pytest.RunResult],
+    summary_rows: SummaryRows,
+) -> None:
+    # "plain" has no design of its own: --crystallize-sequential=3 gives it one.
+    ourtester.makepyfile(experiment_seq=sequential_source(others={"plain": {"lift": 5.0}}))
+    on = "--crystallize-sequential=3"
+    result = run_session(*IN_PROCESS, on)
+    # One chunk per look and condition in one process: look 1's run, looks 2 and 3 skip.
+    result.assert_outcomes(passed=8, failed=1, skipped=12)
+    skips = "SKIPPED [[]4[]] experiment_seq.py:*: decided at look 1 of 3"  # one per experiment
+    result.stdout.fnmatch_lines([skips, skips, skips])
+    assert "a replicate" not in result.stdout.str()  # the decision's skips are no missing runs
+    rows = summary_rows(result)
+    outcomes = {"strong::by_p::boost": "PASSED", "aa::by_p::flat": "FAILED"}
+    assert {k: r["verdict"] for k, r in rows.items()} == {**outcomes, "plain::by_p::lift": "PASSED"}
+    assert {row["n"] for row in rows.values()} == {"4/4"}  # the replicates of look 1
+    used = {"looks": 3, "schedule": SCHEDULE, "stopped_at_look": 1, "replicates_used": 4}
+    fields = _sequential_fields(ourtester.path / "r.json")
+    assert fields == {"strong": (used, 4), "aa": (used, 4), "plain": (used, 4)}
+    # --lf selects the failed verdict, and with it every chunk of its own design, from look 1.
+    again = run_session(*IN_PROCESS, "--lf")
+    again.stdout.fnmatch_lines(["*selected 6 chunks and 1 verdict*"])
+    again.assert_outcomes(passed=2, failed=1, skipped=4)
+    assert summary_rows(again)["aa::by_p::flat"] == rows["aa::by_p::flat"]
+    for mode in (TWO_WORKERS, [*TWO_WORKERS, "--dist", "worksteal"], NO_XDIST):
+        other = run_session(*mode, on)
+        assert other.ret == pytest.ExitCode.TESTS_FAILED
+        assert summary_rows(other) == rows, mode
+        assert _sequential_fields(ourtester.path / "r.json") == fields, mode
+        skipped = other.parseoutcomes().get("skipped", 0)
+        if skipped:  # under xdist, the chunks that had started when the decision came ran
+            other.stdout.fnmatch_lines(["SKIPPED *: decided at look 1 of 3"])
+
+
+@with_and_without_workers
+def test_sequential_off_runs_every_chunk_of_the_full_design(
+    ourtester: pytest.Pytester,
+    run_session: Callable[..., pytest.RunResult],
+    summary_rows: SummaryRows,
+    dist: list[str],
+) -> None:
+    ourtester.makepyfile(experiment_seq=sequential_source())
+    off = run_session(*dist, "--crystallize-sequential=off")
+    assert off.parseoutcomes().get("skipped", 0) == 0  # every chunk runs
+    assert "decided at look" not in off.stdout.str()
+    assert set(_sequential_fields(ourtester.path / "r.json").values()) == {(None, 12)}
+    rows = summary_rows(off)
+    assert {k: (r["verdict"], r["n"]) for k, r in rows.items()} == {
+        "strong::by_p::boost": ("PASSED", "12/12"),
+        "aa::by_p::flat": ("FAILED", "12/12"),
+    }
+
+
+def test_a_bad_sequential_setting_names_the_option_and_the_value(
+    ourtester: pytest.Pytester, run_session: Callable[..., pytest.RunResult]
+) -> None:
+    ourtester.makepyfile(experiment_seq=sequential_source())
+    result = run_session(*IN_PROCESS, "--crystallize-sequential=13")
+    result.stdout.fnmatch_lines(
+        [
+            "*experiment 'strong': sequential(looks=13) needs at least one replicate per look*"
+            "--crystallize-sequential=13 or ini crystallize_sequential*"
+        ]
+    )
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # a collection error: nothing ran
