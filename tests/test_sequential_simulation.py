@@ -64,13 +64,18 @@ def welch(baseline: Any, treated: Any, looks: tuple[int, ...] = LOOKS) -> tuple[
     return np.stack(statistics, axis=1), np.stack(pvalues, axis=1)
 
 
-def run(t: Any, p: Any, levels: tuple[float, ...], *, futility: bool) -> tuple[float, float, float]:
+def run(
+    t: Any, p: Any, levels: tuple[float, ...], *, futility: bool, two_sided: bool = False
+) -> tuple[float, float, float]:
     """The rate of crossing (either way), the rate of crossing upward (power), and the mean
-    replicates per condition used over the maximum."""
+    replicates per condition used over the maximum. The futility rule stops an interim look
+    when t < 0 (a hypothesis with a direction) or, with ``two_sided``, when p > 0.5 (the rule
+    of two-sided hypotheses, which have no wrong way: the estimate is within about 2/3 of a
+    standard error of zero)."""
     crosses = p <= np.asarray(levels)
     stops = crosses.copy()
     if futility:
-        stops[:, :-1] |= t[:, :-1] < 0
+        stops[:, :-1] |= (p[:, :-1] > 0.5) if two_sided else (t[:, :-1] < 0)
     stops[:, -1] = True
     first = stops.argmax(axis=1)
     rows = np.arange(len(p))
@@ -102,7 +107,12 @@ def table() -> tuple[dict[tuple[str, str], dict[str, float]], str]:
             alpha_futile, _, used_null = run(*null, level, futility=True)
             _, power, used = run(*alternative, level, futility=False)
             _, power_futile, _ = run(*alternative, level, futility=True)
+            two = {"futility": True, "two_sided": True}
+            alpha_two, _, used_null_two = run(*null, level, **two)
+            _, power_two, _ = run(*alternative, level, **two)
             row = {"alpha": alpha, "alpha, futility": alpha_futile, "power": power}
+            row |= {"alpha, p>0.5 futility": alpha_two, "power, p>0.5 futility": power_two}
+            row |= {"E[n]/max, null+p>0.5 futility": used_null_two}
             row |= {"power, futility": power_futile, "fixed power": fixed_power}
             row |= {"E[n]/max, effect": used, "E[n]/max, null+futility": used_null}
             if kind != "naive peeking":
@@ -169,3 +179,15 @@ def test_designs_save_replicates_under_the_effect_and_with_futility_under_no_eff
         row = rows[(noise, kind)]
         assert row["E[n]/max, effect"] <= 0.90, f"{kind}, {noise}\n{text}"
         assert row["E[n]/max, null+futility"] <= 0.65, f"{kind}, {noise}\n{text}"
+
+
+@pytest.mark.parametrize("noise", NOISES)
+def test_the_two_sided_futility_rule_keeps_alpha_and_saves_replicates_under_no_effect(
+    noise: str,
+) -> None:
+    """The rule two-sided hypotheses stop for futility with (p > 0.5 at an interim look)."""
+    rows, text = table()
+    for kind in DESIGNS:
+        row = rows[(noise, kind)]
+        assert row["alpha, p>0.5 futility"] <= HIGH, f"{kind}, {noise}\n{text}"
+        assert row["E[n]/max, null+p>0.5 futility"] <= 0.65, f"{kind}, {noise}\n{text}"
