@@ -20,6 +20,7 @@ from scipy import stats as ss
 from pytest_crystallize.stats._sequential import (
     classic_bounds,
     efficacy_bounds,
+    futility_levels,
     holm_at_look,
     max_sample_inflation,
     nominal_levels,
@@ -140,6 +141,31 @@ def test_nominal_levels_and_holm_at_one_look() -> None:
     assert holm_at_look([], 0.05) == []
 
 
+@pytest.mark.parametrize("two_sided", [True, False])
+@pytest.mark.parametrize("spending", ["obrien-fleming", "pocock"])
+def test_futility_levels_are_where_the_predictive_power_falls_below_its_floor(
+    two_sided: bool, spending: str
+) -> None:
+    """At each interim look's threshold, the chance of crossing the last bound, averaged
+    over the drifts the data allow (flat prior), is the floor: checked by drawing the
+    drift from its posterior and the rest of the path, independently of the formula."""
+    bounds = efficacy_bounds(FOUR, 0.05 if two_sided else 0.10, spending)
+    levels = futility_levels(bounds, FOUR, two_sided=two_sided, power=0.025)
+    assert levels[-1] == 1.0  # the last look decides everything: never futile
+    rng = np.random.default_rng(11)
+    for t, level in zip(FOUR[:-1], levels[:-1], strict=True):
+        if level == 1.0:  # two-sided, no |z| is futile this early
+            continue
+        tail = level / 2 if two_sided else level
+        z = float(ss.norm.isf(tail))
+        drift = rng.normal(z / math.sqrt(t), 1 / math.sqrt(t), 400_000)  # posterior of eta
+        final = z * math.sqrt(t) + rng.normal(drift * (1 - t), math.sqrt(1 - t))
+        assert float((final >= bounds[-1]).mean()) == pytest.approx(0.025, abs=0.002)
+    if not two_sided:  # early: only an estimate clearly pointing the wrong way (p > 0.5)
+        assert levels[0] > 0.5
+    assert all(0 < level <= 1 for level in levels)
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
@@ -198,6 +224,15 @@ def test_nominal_levels_and_holm_at_one_look() -> None:
             "holm_at_look(pvalues=[0.2, 1.5]): 1.5 is not a p-value in [0, 1]",
         ),
         (lambda: holm_at_look([0.2], -0.1), "holm_at_look(level=-0.1): level must be"),
+        (
+            lambda: futility_levels([2.0], [1.0], two_sided=True, power=1.5),
+            "futility_levels(power=1.5): power must be a number strictly between 0 and 1, "
+            "e.g. 0.025",
+        ),
+        (
+            lambda: futility_levels([2.0], [0.5, 1.0], two_sided=False),
+            "futility_levels(bounds=[2.0]): 1 bounds for 2 fractions; give one bound per look",
+        ),
     ],
 )
 def test_bounds_name_the_bad_argument(call: Any, message: str) -> None:

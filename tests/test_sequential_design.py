@@ -201,11 +201,13 @@ def test_a_strong_effect_stops_at_the_first_look_with_adjusted_numbers() -> None
 
 def test_an_aa_experiment_stops_for_futility_unless_futility_is_off() -> None:
     # The treatment reproduces the baseline (the same seeds): its estimate points nowhere.
+    # A two-sided test has no wrong way: at look 1 of 3 no estimate is futile yet (the
+    # predictive power of p = 1 is still above 2.5%), at look 2 it is.
     result = build({"same": 0.0}).run()
-    assert (result.sequential or {}).get("stopped_at_look") == 1
+    assert (result.sequential or {}).get("stopped_at_look") == 2
     (verdict,) = result.verdicts
-    assert (verdict.outcome, verdict.look, verdict.n_baseline) == ("failed", 1, 4)
-    assert "Welch t-test stopped for futility\n  look 1 of 3 (4 of 12" in verdict.message
+    assert (verdict.outcome, verdict.look, verdict.n_baseline) == ("failed", 2, 8)
+    assert "Welch t-test stopped for futility\n  look 2 of 3 (8 of 12" in verdict.message
     assert ADJUSTED in verdict.message
 
     result = build({"same": 0.0}, futility=False).run()

@@ -18,10 +18,11 @@ p-value threshold, applied to the test's own p-value, so each test keeps its own
   With several metric groups, the deciding group's p-value stands for the comparison.
 * Stopping. Stop when every comparison has crossed; at an interim look with ``futility=True``
   when every comparison that has not crossed is futile (non-binding: the bounds ignore it):
-  a gate whose outcome at the look is ``failed``; a one-sided test whose estimate points the
-  wrong way (its p-value is 0.5 or more); a two-sided test, which has no wrong way, whose
-  estimate points nowhere (its p-value is above 0.5: within about 2/3 of a standard error of
-  zero). At the last look everything is decided. A look whose runs failed or cannot be judged
+  its p-value is above the look's ``futility_levels``: a one-sided test or a gate whose
+  estimate points the wrong way (``p > 0.5``: for a gate, the change is beyond its margin,
+  so its outcome can no longer be reached by this trend); a two-sided test, which has no
+  wrong way, whose current trend gives it less than a 1% chance of crossing at the last
+  look. At the last look everything is decided. A look whose runs failed or cannot be judged
   stops with the judge's error verdicts. A design with no comparison runs to its last look.
 * Numbers. A decided verdict carries the look it was decided at, the number of looks, the
   replicates used (``n_baseline``/``n_treatment``), the nominal level (``boundary``), and the
@@ -125,13 +126,9 @@ def _crossing(pvalues: Sequence[float], levels: Sequence[float], correction: str
     return holm_at_look(scaled, common)
 
 
-def _futile(plan: LookPlan, verdict: Verdict) -> bool:
-    if plan.gate:
-        return verdict.outcome == "failed"
+def _futile(plan: LookPlan, verdict: Verdict, look: int) -> bool:
     p = verdict.pvalue
-    if p is None:
-        return False
-    return p >= 0.5 if plan.side != "two-sided" else p > 0.5
+    return p is not None and p > plan.futility[look - 1]
 
 
 def _numbers(v: Verdict, adjusted: Adjusted, look: int, looks: int, used: int, n: int) -> str:
@@ -289,7 +286,7 @@ def judge_look(
         elif (
             j < looks
             and design.futility
-            and all(_futile(plans[i // width], verdicts[i]) for i in pending)
+            and all(_futile(plans[i // width], verdicts[i], j) for i in pending)
         ):
             why = "futile"
             reason = (

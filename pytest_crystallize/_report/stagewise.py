@@ -23,6 +23,7 @@ from .._engine.numbers import alpha_of
 from .._engine.verdict import Verdict
 from ..stats._sequential import (
     efficacy_bounds,
+    futility_levels,
     nominal_levels,
     stagewise_interval,
     stagewise_pvalue,
@@ -42,6 +43,7 @@ class LookPlan(NamedTuple):
     alpha: float
     bounds: tuple[float, ...]
     levels: tuple[float, ...]  # the level of the test's own p-value at each look
+    futility: tuple[float, ...]  # futile at a look when the test's own p-value is above it
 
 
 def _parameter(verifier: Any, name: str) -> Any:
@@ -67,9 +69,12 @@ def look_plan(hyp: Hypothesis, fractions: Sequence[float], spending: str) -> Loo
     alpha = alpha_of(hyp.verifier) or 0.05
     if side == "two-sided":
         bounds = efficacy_bounds(fractions, alpha, spending)
-        return LookPlan(hyp, side, gate, alpha, bounds, nominal_levels(bounds))
+        futile = futility_levels(bounds, fractions, two_sided=True)
+        return LookPlan(hyp, side, gate, alpha, bounds, nominal_levels(bounds), futile)
     bounds = efficacy_bounds(fractions, min(2 * alpha, 0.99), spending)
-    return LookPlan(hyp, side, gate, alpha, bounds, tuple(p / 2 for p in nominal_levels(bounds)))
+    levels = tuple(p / 2 for p in nominal_levels(bounds))
+    futile = futility_levels(bounds, fractions, two_sided=False)
+    return LookPlan(hyp, side, gate, alpha, bounds, levels, futile)
 
 
 def _z(plan: LookPlan, p: float) -> float:

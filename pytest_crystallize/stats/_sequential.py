@@ -11,10 +11,12 @@ distribution for t tests, the exact or permutation null otherwise) is at most
 Holm's step-down at that level. :func:`max_sample_inflation` is what the looks cost in
 maximum replicates at equal power.
 
-Futility is applied by the caller and is non-binding (the bounds ignore it, so stopping for
-futility only lowers the false-positive rate): at an interim look, stop for futility when
-every treatment's estimate points the wrong way (``z < 0`` in the hypothesis' direction) or
-a gate's outcome can no longer be reached.
+Futility is non-binding (the bounds ignore it, so stopping for futility only lowers the
+false-positive rate): :func:`futility_levels` gives the p-value above which a comparison is
+futile at each interim look: a one-sided test or a gate whose estimate points the wrong way
+(``p > 0.5``), a two-sided test (which has no wrong way) whose current trend gives it less
+than a 1% chance of crossing at the last look. The caller stops when every comparison that
+has not crossed is futile.
 
 After stopping, :func:`stagewise_pvalue` and :func:`stagewise_interval` give the p-value and
 the confidence interval that account for the looks (the stage-wise ordering); the interval
@@ -30,6 +32,7 @@ from __future__ import annotations
 from ._sequential_bounds import (
     classic_bounds,
     efficacy_bounds,
+    futility_levels,
     holm_at_look,
     max_sample_inflation,
     nominal_levels,
@@ -40,6 +43,7 @@ from ._sequential_inference import stagewise_interval, stagewise_pvalue
 __all__ = [
     "classic_bounds",
     "efficacy_bounds",
+    "futility_levels",
     "holm_at_look",
     "max_sample_inflation",
     "nominal_levels",

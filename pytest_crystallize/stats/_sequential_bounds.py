@@ -23,6 +23,7 @@ CLASSIC = ("pocock", "obrien-fleming")
 ABSEPS = 1e-5  # absolute error of each rectangle probability (exit probabilities: far less)
 RELEPS = 1e-5
 QMC_SEED = 20261203  # the quasi-Monte Carlo randomization: the same numbers on every call
+FUTILITY_POWER = 0.025  # futile when the predictive power of the last look is below 2.5%
 XTOL = 1e-6  # brentq's tolerance on a bound or a drift
 
 
@@ -242,6 +243,39 @@ def nominal_levels(bounds: Sequence[float]) -> tuple[float, ...]:
     permutation null otherwise) is at most ``nominal_levels(bounds)[k - 1]``.
     """
     return tuple(2.0 * upper_tail(c) for c in check_bounds(bounds, "nominal_levels"))
+
+
+def futility_levels(
+    bounds: Sequence[float],
+    fractions: Sequence[float],
+    *,
+    two_sided: bool,
+    power: float = FUTILITY_POWER,
+) -> tuple[float, ...]:
+    """The p-values above which each interim look is futile (non-binding); the last: 1.0.
+
+    A look is futile when the predictive power, the chance of crossing the last look's
+    bound ``c_K`` averaged over the effects the data so far allow (a flat prior on the
+    drift), is below ``power``. With the look's statistic ``z_k`` at fraction ``t_k`` the
+    last look's statistic is predicted ``N(z_k / sqrt(t_k), (1 - t_k) / t_k)``, so look ``k``
+    is futile when ``z_k < c_K sqrt(t_k) - sqrt(1 - t_k) z_(1 - power)``: at early looks
+    only an estimate clearly pointing the wrong way, at late ones also a weak one pointing
+    the right way. One-sided tests and gates use ``z_k`` in their direction (p-value above
+    ``1 - Phi(that)``); two-sided ones ``|z_k|`` (above ``2 (1 - Phi(that))``, or never
+    when it is not positive), as they have no wrong way.
+    """
+    values = check_fractions(fractions, "futility_levels")
+    limits = check_bounds(bounds, "futility_levels", len(values))
+    floor = check_alpha(power, "futility_levels", "power", "0.025")
+    spread = z_quantile(1.0 - floor)
+    levels = []
+    for t in values[:-1]:
+        wedge = limits[-1] * math.sqrt(t) - math.sqrt(1.0 - t) * spread
+        if not two_sided:
+            levels.append(upper_tail(wedge))
+        else:
+            levels.append(2.0 * upper_tail(wedge) if wedge > 0 else 1.0)
+    return (*levels, 1.0)
 
 
 def holm_at_look(pvalues: Sequence[float], level: float) -> list[bool]:
