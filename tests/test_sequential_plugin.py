@@ -82,8 +82,19 @@ def test_each_experiment_stops_at_the_look_that_decides_it_with_the_same_verdict
         "aa::by_p::flat": "8/8",
         "plain::by_p::lift": "4/4",
     }
-    used = {"looks": 3, "schedule": SCHEDULE, "stopped_at_look": 1, "replicates_used": 4}
-    futility = {**used, "stopped_at_look": 2, "replicates_used": 8}
+    crossed = "look 1 of 3: every comparison crossed its boundary"
+    used = {
+        "looks": 3,
+        "schedule": SCHEDULE,
+        "stopped_at_look": 1,
+        "replicates_used": 4,
+        "reason": crossed,
+    }
+    futile = (
+        "look 2 of 3: stopped for futility (every comparison that has not crossed points the "
+        "wrong way or can no longer pass)"
+    )
+    futility = {**used, "stopped_at_look": 2, "replicates_used": 8, "reason": futile}
     fields = _sequential_fields(ourtester.path / "r.json")
     assert fields == {"strong": (used, 4), "aa": (futility, 8), "plain": (used, 4)}
     # --lf selects the failed verdict, and with it every chunk of its own design, from look 1.

@@ -300,6 +300,9 @@ class ChunkItem(pytest.Item):
         node = experiment_of(self)
         decided = decided_look(self.config, artifact_session(self.config), node.nodeid)
         if decided is not None and decided < self.look:
+            runtime = self.config.stash.get(_RUNTIMES, {}).get(id(self.experiment))
+            if runtime is not None and runtime.progress is not None:  # the live line says so
+                runtime.progress.decided(decided, design.looks)
             # At the experiment's place, as a skip mark's skip: one line for all its chunks.
             raise pytest.skip.Exception(
                 decision_skip(decided, design.looks), _use_item_location=True

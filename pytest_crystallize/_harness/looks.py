@@ -14,12 +14,17 @@ reads it when it is set up and skips with ``decided at look k of K``. A chunk th
 started already finishes; its runs are ignored: the verdicts use the looks up to the
 decision only, so they are the same in one process, with any number of xdist workers and
 with any distribution, and only the work wasted varies.
+
+The look that decided it and why (``Tracked.stop_reason``) go to the JSON report
+(:func:`sequential_document`) and to a line below the terminal summary's table
+(:func:`decision_line`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -34,6 +39,7 @@ from .tracking import Tracked
 
 _DECIDED = "decided at look "
 _FOLDERS = pytest.StashKey[set[Path]]()
+_LOOK_PREFIX = re.compile(r"^look \d+ of \d+: ")
 
 
 def decision_skip(look: int, looks: int) -> str:
@@ -113,6 +119,7 @@ def judge_at(
     if not decision.stop and look < design.looks:
         return None
     tracked.stopped_at = look
+    tracked.stop_reason = decision.reason
     if look < design.looks:
         write_decision(config, session, tracked.key, look, design.looks, decision.reason)
     return list(decision.verdicts)
@@ -130,4 +137,31 @@ def sequential_document(tracked: Tracked) -> dict[str, object] | None:
         "schedule": schedule,
         "stopped_at_look": look,
         "replicates_used": schedule[look - 1] if look is not None else None,
+        "reason": tracked.stop_reason if look is not None else None,
     }
+
+
+def decision_line(tracked: Tracked, pilot: bool = False) -> str | None:
+    """The terminal summary's line on a sequential experiment judged in the session: the
+    look that decided it and why, or the look that could not be judged; None without a
+    design, before it was judged, and in a pilot (``pilot``: ``--crystallize-plan`` judges
+    it whole)."""
+    design = tracked.experiment.sequential
+    if design is None or pilot or not tracked.judged:
+        return None
+    schedule = design.schedule(tracked.experiment.replicates)
+    look, looks = tracked.stopped_at, design.looks
+    if look is None:
+        return (
+            f"sequential: {tracked.name} was not decided: look {tracked.looks_judged + 1} of "
+            f"{looks} could not be judged (its verdicts say why)"
+        )
+    how = "stopped at" if look < looks else "ran to"
+    why = _LOOK_PREFIX.sub("", tracked.stop_reason or "", count=1)
+    line = (
+        f"sequential: {tracked.name} {how} look {look} of {looks} ({schedule[look - 1]} of "
+        f"{schedule[-1]} replicates per condition): {why}"
+    )
+    if any(v.look is not None and v.pvalue is not None for _, _, v in tracked.reported):
+        line += "; its p-values and CIs are adjusted for the design (stage-wise ordering)"
+    return line

@@ -1,5 +1,9 @@
 """Progress in logs: ``crystallize: experiment_a.py::exp: 24/96 runs, 1 failed, about 40 s left``.
 
+A sequential design's line names the look it runs and counts to the end of the design while
+undecided (``30/96 runs (look 2 of 4; stops at the first look that decides), 0 failed, up to
+about 5 s left``); once a look decides it, it prints nothing more.
+
 Without a terminal (CI logs, pytester), the process that owns the session prints a line per
 running experiment at most every ``crystallize_progress_interval`` seconds (0 turns it off);
 on a terminal :class:`~.terminal.LiveProgress` rewrites one line instead.
@@ -25,6 +29,7 @@ import pytest
 
 from .options import setting
 from .terminal import RUNS_ATTR
+from .tracking import Tracked
 
 PROGRESS_ATTR = "crystallize_progress"  # [runs done, runs failed] of the chunk so far
 INTERVAL_KEY = "crystallize_progress_interval"  # in workerinput: 0 when nobody prints
@@ -137,25 +142,37 @@ class ProgressLines:
         started, shown = self.times.setdefault(key, (now, now))
         if now - shown < self.interval:
             return
-        total = self._total(key)
+        plan = self._plan(key)
         ran = sum(n for n, _ in chunks.values())
-        if total is None or not 0 < ran < total:
+        if plan is None or not 0 < ran < plan[0]:
             return
+        total, design = plan
         self.times[key] = (started, now)
         left = (now - started) / ran * (total - ran)
         failures = sum(f for _, f in chunks.values())
+        up_to = "up to " if design else ""
         self._write(
-            f"crystallize: {key}: {ran}/{total} runs, {failures} failed, "
-            f"about {_duration(left)} left"
+            f"crystallize: {key}: {ran}/{total} runs{design}, {failures} failed, "
+            f"{up_to}about {_duration(left)} left"
         )
 
-    def _total(self, key: str) -> int | None:
-        """The runs of the experiment's selected chunks, as the verdict board knows them."""
+    def _plan(self, key: str) -> tuple[int, str] | None:
+        """The runs of the experiment's selected chunks, as the verdict board knows them, and
+        for a sequential design the look it runs (the first not judged yet: under xdist,
+        chunks of later looks may run too) and that it may stop before its last; None before
+        the board knows it, and once a sequential design is decided (nothing more to say)."""
         board = self.config.pluginmanager.get_plugin("crystallize-verdicts")
-        tracked = getattr(board, "tracked", {}).get(key)
+        tracked: Tracked | None = getattr(board, "tracked", {}).get(key)
         if tracked is None:
             return None
-        return sum(len(tracked.all_chunks[n][1]) for n in tracked.selected)
+        total = sum(len(tracked.all_chunks[n][1]) for n in tracked.selected)
+        design = tracked.experiment.sequential
+        if design is None or getattr(board, "plan_effect", None) is not None:
+            return total, ""  # a pilot (--crystallize-plan) runs every look
+        if tracked.judged:  # decided (or given errors): the rest is skipped or ignored
+            return None
+        look = tracked.looks_judged + 1
+        return total, f" (look {look} of {design.looks}; stops at the first look that decides)"
 
     def _write(self, text: str) -> None:
         terminal: Any = self.config.pluginmanager.get_plugin("terminalreporter")

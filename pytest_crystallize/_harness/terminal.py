@@ -15,6 +15,7 @@ from .._engine.cache import KEY_ENV, CacheStats, key_file
 from .._engine.results import build_metrics
 from .._engine.table import table, verdict_values
 from .._engine.verdict import Verdict
+from .looks import decision_line
 from .tracking import Tracked
 
 RUNS_ATTR = "crystallize_runs"
@@ -110,7 +111,8 @@ def write_summary(
     values: Mapping[int, str] | None = None,
 ) -> None:
     """The ``crystallize`` section: one row per verdict (with ``values``, from
-    :func:`replicate_values`, below it), notes (``!``) below, cache counts."""
+    :func:`replicate_values`, below it), notes (``!``) and the sequential designs' decisions
+    below, cache counts."""
     terminal.write_sep("=", "crystallize", bold=True)
     if cache.hits or cache.misses:
         rejected = f" ({cache.rejected} rejected: bad signature)" if cache.rejected else ""
@@ -129,6 +131,21 @@ def write_summary(
     for v in verdicts:
         for note in v.notes:
             terminal.write_line(f"! {v.name}: {note}", yellow=True)
+    decisions = _decisions(terminal)
+    if decisions:
+        terminal.write_line("")  # a paragraph of their own, after the rows and their notes
+    for line in decisions:
+        terminal.write_line(line)
+
+
+def _decisions(terminal: Any) -> list[str]:
+    """A line per sequential experiment judged in the session (:func:`.looks.decision_line`),
+    from the verdict board of the terminal reporter's session, if any."""
+    config = getattr(terminal, "config", None)
+    board = config.pluginmanager.get_plugin("crystallize-verdicts") if config else None
+    tracked: Mapping[str, Tracked] = getattr(board, "tracked", {})
+    pilot = getattr(board, "plan_effect", None) is not None
+    return [line for t in tracked.values() if (line := decision_line(t, pilot)) is not None]
 
 
 _MARKUP: dict[str, dict[str, bool]] = {
@@ -145,7 +162,8 @@ class LiveProgress:
 
     Only without xdist (workers cannot write to the terminal), on a terminal, at the default
     verbosity (``-q`` stays quiet, ``-v`` prints a line per chunk anyway); shown once an
-    experiment has run for two seconds, so quick ones stay silent.
+    experiment has run for two seconds, so quick ones stay silent. A sequential design
+    decided early ends with ``experiment: decided at look 1 of 4 after 24 of 96 runs in 1.2 s``.
     """
 
     _DELAY = 2.0
@@ -159,6 +177,8 @@ class LiveProgress:
         self.done = 0
         self.start = time.perf_counter()
         self.shown = 0.0
+        self.elapsed = 0.0  # at the last run
+        self.finished = False  # said that a sequential design was decided
 
     @classmethod
     def for_session(cls, config: pytest.Config, name: str, total: int) -> LiveProgress | None:
@@ -176,15 +196,29 @@ class LiveProgress:
     def advance(self) -> None:
         self.done += 1
         now = time.perf_counter()
-        elapsed = now - self.start
+        elapsed = self.elapsed = now - self.start
         if elapsed < self._DELAY or (now - self.shown < self._EVERY and self.done < self.total):
             return
         left = elapsed / self.done * (self.total - self.done)
         text = f"{self.name}: {self.done}/{self.total} runs, about {left:.0f} s left"
         if self.done >= self.total:
             text = f"{self.name}: {self.total} runs in {elapsed:.1f} s"
+        self._show(text)
+        self.shown = now
+
+    def decided(self, look: int, looks: int) -> None:
+        """A sequential design was decided at ``look`` (before its last): its line, if shown,
+        says so once, with the runs and time up to its last run, instead of ``24/96 runs``."""
+        if not self.shown or self.finished:
+            return
+        self.finished = True
+        self._show(
+            f"{self.name}: decided at look {look} of {looks} after {self.done} of "
+            f"{self.total} runs in {self.elapsed:.1f} s"
+        )
+
+    def _show(self, text: str) -> None:
         with self.capture.global_and_fixture_disabled() if self.capture else nullcontext():
             if not self.shown:
                 self.terminal.ensure_newline()  # pytest starts its next line of results afresh
             self.terminal.rewrite(text, erase=True)
-        self.shown = now

@@ -45,6 +45,7 @@ class Tracked:
     horizon: int | None = None  # the last look in view (None: every chunk)
     looks_judged: int = 0  # the looks of a sequential design judged so far
     stopped_at: int | None = None  # the look that decided a sequential design
+    stop_reason: str | None = None  # why it decided there (``LookDecision.reason``)
 
     @property
     def stopped_early(self) -> bool:
