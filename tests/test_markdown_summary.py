@@ -16,6 +16,7 @@ from _support import IN_PROCESS, TWO_EXPERIMENTS, with_and_without_workers
 
 from pytest_crystallize import CrystallizeUsageError, stats
 from pytest_crystallize._report.documents import created
+from pytest_crystallize._report.html import verdict_table
 from pytest_crystallize._report.markdown import HEADER, markdown
 from pytest_crystallize.stats._power import pilot_plan
 
@@ -352,3 +353,14 @@ def test_plan_mode_shows_the_replicates_per_row_and_the_plan_in_the_json(
         ("boost", f"⏭️ plan: {needed['boost']} replicates |"),
         ("flat", "⏭️ plan: 2 replicates |"),
     ]
+
+
+def test_a_sequential_verdict_says_its_p_value_is_stage_wise_and_at_which_look() -> None:
+    sequential = verdict("early", look=1, looks=4, pvalue_adjusted=None)
+    fixed = verdict("whole", pvalue_adjusted=None)
+    (early, whole) = rows(markdown(document([sequential, fixed])))
+    assert early[6] == "0.0123 (stage-wise, look 1 of 4)"
+    assert whole[6] == "0.0123"  # a fixed design's p-value is not labelled
+    table = verdict_table([{"verdicts": [sequential, fixed]}], {})
+    assert "0.0123 (stage-wise, look 1 of 4)" in table
+    assert table.count("stage-wise") == 1

@@ -8,6 +8,7 @@ session gives the same ones; only the work wasted (chunks that had started) vari
 from __future__ import annotations
 
 from collections.abc import Callable
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,9 @@ def test_each_experiment_stops_at_the_look_that_decides_it_with_the_same_verdict
     result.assert_outcomes(passed=10, failed=1, skipped=10)
     skips = "SKIPPED [[]4[]] experiment_seq.py:*: decided at look 1 of 3"  # one per experiment
     futile = "SKIPPED [[]2[]] experiment_seq.py:*: decided at look 2 of 3"
-    result.stdout.fnmatch_lines([skips, futile, skips])
+    # One line per experiment, in the order of their first skips (all looks 2, then 3).
+    assert sum(fnmatch(line, skips) for line in result.outlines) == 2
+    result.stdout.fnmatch_lines([futile])
     assert "a replicate" not in result.stdout.str()  # the decision's skips are no missing runs
     rows = summary_rows(result)
     outcomes = {"strong::by_p::boost": "PASSED", "aa::by_p::flat": "FAILED"}
@@ -143,3 +146,22 @@ def test_a_bad_sequential_setting_names_the_option_and_the_value(
         ]
     )
     assert result.ret == pytest.ExitCode.INTERRUPTED  # a collection error: nothing ran
+
+
+def test_every_experiment_runs_its_look_1_before_any_runs_its_look_2(
+    ourtester: pytest.Pytester,
+) -> None:
+    # In one process each look is one chunk per condition: chunk-0 is look 1, chunk-1 look 2.
+    ourtester.makepyfile(experiment_seq=sequential_source(others={"plain": {"lift": 5.0}}))
+    result = ourtester.runpytest("--crystallize", "--collect-only", "-q")
+    chunks = [line.split("::", 1)[1] for line in result.outlines if "::chunk-" in line]
+    assert [c.rsplit("-", 1)[1] for c in chunks] == ["0"] * 6 + ["1"] * 4 + ["2"] * 4
+    assert chunks[:6] == [  # "plain" has no design: all its chunks are look-1 work
+        "strong::baseline::chunk-0",
+        "strong::boost::chunk-0",
+        "aa::baseline::chunk-0",
+        "aa::flat::chunk-0",
+        "plain::baseline::chunk-0",
+        "plain::lift::chunk-0",
+    ]
+    assert chunks[6:8] == ["strong::baseline::chunk-1", "strong::boost::chunk-1"]

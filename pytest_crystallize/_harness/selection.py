@@ -13,9 +13,9 @@ When a command line names conditions or chunks of an experiment (``f.py::exp::fa
 verdict item of it is collected: the chunks selected choose their treatments' verdicts, and
 the missing chunks they need (the baseline's) are made from the experiment's collector.
 
-The chunks of an experiment with a sequential design run look by look: every condition's
-look-1 chunks, then look 2's, and so on, so that early looks finish (and may decide the
-experiment, sparing the later ones) first.
+The chunks of experiments with a sequential design run look by look: every experiment's
+and every condition's look-1 chunks, then look 2's, and so on, so that early looks finish
+(and may decide their experiment, sparing the later ones) first.
 """
 
 from __future__ import annotations
@@ -168,12 +168,28 @@ def keep(config: pytest.Config, groups: Sequence[_Group], items: list[pytest.Ite
         if node in blocks and node not in placed:
             placed.add(node)
             final += blocks[node]
+    _interleave_looks(final)
     running = {id(item) for item in final}
     # The chunks shielded from the other plugins' deselection and not needed after all.
     gone = [c for g in groups if g.verdicts for c in g.chunks if id(c) not in running]
     items[:] = final
     if gone:
         config.hook.pytest_deselected(items=gone)
+
+
+def _interleave_looks(items: list[pytest.Item]) -> None:
+    """Run every experiment's look 1 before any look 2, and so on: the chunks keep their
+    places among the other items and are sorted by look among themselves (stably: each
+    experiment's chunks of a look stay together and in order). While the other experiments'
+    chunks of a look run, the decisions of the first ones reach the workers before they get
+    to their next looks, which then skip instead of running for nothing."""
+    slots = [i for i, item in enumerate(items) if isinstance(item, ChunkItem)]
+    chunks = [items[i] for i in slots]
+    if len({c.look for c in chunks if isinstance(c, ChunkItem)}) < 2:
+        return
+    ordered = sorted(chunks, key=lambda c: c.look if isinstance(c, ChunkItem) else 1)
+    for i, chunk in zip(slots, ordered, strict=True):
+        items[i] = chunk
 
 
 def collected_line(items: Sequence[pytest.Item]) -> str | None:

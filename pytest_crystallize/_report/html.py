@@ -21,6 +21,7 @@ from typing import Any
 
 from .._engine.numbers import number
 from .plots import condition_colours, metric_figures
+from .stagewise import stagewise_note
 from .tally import ORDER, bucket, severity, tally, tally_line
 
 _STYLE = """
@@ -100,7 +101,7 @@ def _change(v: Mapping[str, Any]) -> str:
 
 
 def _p(v: Mapping[str, Any]) -> str:
-    p = number(v.get("pvalue"), 3, missing="-")
+    p = number(v.get("pvalue"), 3, missing="-") + stagewise_note(v)
     if v.get("pvalue_adjusted") is not None:
         p += f" ({number(v['pvalue_adjusted'], 3)})"
     return p

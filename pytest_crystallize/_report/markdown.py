@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._engine.numbers import number
+from .stagewise import stagewise_note
 from .tally import ICONS, bucket, severity, tally, tally_line
 
 # Passed rows are folded away under <details> when there are more than this many.
@@ -77,7 +78,7 @@ def _change(v: Mapping[str, Any]) -> str:
 
 
 def _p(v: Mapping[str, Any]) -> str:
-    raw = number(v.get("pvalue"), 3, missing="-")
+    raw = number(v.get("pvalue"), 3, missing="-") + stagewise_note(v)
     adjusted = v.get("pvalue_adjusted")
     return raw if adjusted is None else f"{raw} ({number(adjusted, 3)})"
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from statistics import NormalDist
 from typing import Any, NamedTuple
 
@@ -84,6 +84,15 @@ def _z(plan: LookPlan, p: float) -> float:
     if plan.side == "two-sided":
         return -_NORMAL.inv_cdf(clamped / 2)
     return -_NORMAL.inv_cdf(clamped)
+
+
+def stagewise_note(verdict: Mapping[str, Any]) -> str:
+    """What a report's p-value cell adds for a verdict of a sequential design (its JSON
+    form): that the p-value (and the CI) is adjusted for the design, and at which look."""
+    look, looks = verdict.get("look"), verdict.get("looks")
+    if look is None or verdict.get("pvalue") is None:
+        return ""
+    return f" (stage-wise, look {look} of {looks})"
 
 
 class Adjusted(NamedTuple):
