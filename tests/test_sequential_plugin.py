@@ -94,8 +94,8 @@ def test_each_experiment_stops_at_the_look_that_decides_it_with_the_same_verdict
         "reason": crossed,
     }
     futile = (
-        "look 2 of 3: stopped for futility (every comparison that has not crossed points the "
-        "wrong way or can no longer pass)"
+        "look 2 of 3: stopped for futility (every comparison that has not crossed has less "
+        "than a 2.5% chance to cross by the last look)"
     )
     futility = {**used, "stopped_at_look": 2, "replicates_used": 8, "reason": futile}
     fields = _sequential_fields(ourtester.path / "r.json")

@@ -36,8 +36,8 @@ if delta < 0: raise ValueError("boom")
 """
 ADJUSTED = "; its p-values and CIs are adjusted for the design (stage-wise ordering)"
 FUTILE = (
-    "stopped for futility (every comparison that has not crossed points the wrong way or can "
-    "no longer pass)"
+    "stopped for futility (every comparison that has not crossed has less than a 2.5% chance "
+    "to cross by the last look)"
 )
 PROGRESS = re.compile(
     r"^crystallize: experiment_seq\.py::(\w+): (\d+)/(\d+) runs(.*), (\d+) failed, "

@@ -183,12 +183,11 @@ def _interleave_looks(items: list[pytest.Item]) -> None:
     experiment's chunks of a look stay together and in order). While the other experiments'
     chunks of a look run, the decisions of the first ones reach the workers before they get
     to their next looks, which then skip instead of running for nothing."""
-    slots = [i for i, item in enumerate(items) if isinstance(item, ChunkItem)]
-    chunks = [items[i] for i in slots]
-    if len({c.look for c in chunks if isinstance(c, ChunkItem)}) < 2:
+    slots = [(i, item) for i, item in enumerate(items) if isinstance(item, ChunkItem)]
+    if len({chunk.look for _, chunk in slots}) < 2:
         return
-    ordered = sorted(chunks, key=lambda c: c.look if isinstance(c, ChunkItem) else 1)
-    for i, chunk in zip(slots, ordered, strict=True):
+    ordered = sorted((chunk for _, chunk in slots), key=lambda chunk: chunk.look)
+    for (i, _), chunk in zip(slots, ordered, strict=True):
         items[i] = chunk
 
 

@@ -18,11 +18,12 @@ p-value threshold, applied to the test's own p-value, so each test keeps its own
   With several metric groups, the deciding group's p-value stands for the comparison.
 * Stopping. Stop when every comparison has crossed; at an interim look with ``futility=True``
   when every comparison that has not crossed is futile (non-binding: the bounds ignore it):
-  its p-value is above the look's ``futility_levels``: a one-sided test or a gate whose
-  estimate points the wrong way (``p > 0.5``: for a gate, the change is beyond its margin,
-  so its outcome can no longer be reached by this trend); a two-sided test, which has no
-  wrong way, whose current trend gives it less than a 1% chance of crossing at the last
-  look. At the last look everything is decided. A look whose runs failed or cannot be judged
+  its p-value is above the look's ``futility_levels``, where the predictive power of the
+  last look (the chance of crossing it, averaged over the effects the data so far allow)
+  falls below 2.5%: early in the design an estimate clearly pointing the wrong way (for a
+  gate: beyond its margin), late also one pointing weakly the right way; a two-sided test,
+  which has no wrong way, by the size of its estimate alone. At the last look everything
+  is decided. A look whose runs failed or cannot be judged
   stops with the judge's error verdicts. A design with no comparison runs to its last look.
 * Numbers. A decided verdict carries the look it was decided at, the number of looks, the
   replicates used (``n_baseline``/``n_treatment``), the nominal level (``boundary``), and the
@@ -291,7 +292,7 @@ def judge_look(
             why = "futile"
             reason = (
                 f"look {j} of {looks}: stopped for futility (every comparison that has not "
-                f"crossed points the wrong way or can no longer pass)"
+                f"crossed has less than a 2.5% chance to cross by the last look)"
             )
         elif j == looks:
             why, reason = "last", f"look {j} of {looks}: the last look decides every comparison"

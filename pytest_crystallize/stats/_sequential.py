@@ -13,10 +13,11 @@ maximum replicates at equal power.
 
 Futility is non-binding (the bounds ignore it, so stopping for futility only lowers the
 false-positive rate): :func:`futility_levels` gives the p-value above which a comparison is
-futile at each interim look: a one-sided test or a gate whose estimate points the wrong way
-(``p > 0.5``), a two-sided test (which has no wrong way) whose current trend gives it less
-than a 1% chance of crossing at the last look. The caller stops when every comparison that
-has not crossed is futile.
+futile at each interim look, where the predictive power of the last look (the chance of
+crossing it, averaged over the effects the data so far allow) falls below 2.5%: early, an
+estimate clearly pointing the wrong way (one-sided tests and gates, in their direction;
+two-sided tests, which have no wrong way, by ``|z|``); late, also one pointing weakly the
+right way. The caller stops when every comparison that has not crossed is futile.
 
 After stopping, :func:`stagewise_pvalue` and :func:`stagewise_interval` give the p-value and
 the confidence interval that account for the looks (the stage-wise ordering); the interval
