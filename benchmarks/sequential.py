@@ -14,9 +14,11 @@ candidate beats the baseline" (a one-sided paired t-test on click-through), run 
 Where a design stops depends on the data, so each kind is ``--seeds`` experiments (8 by
 default) with different seeds, run in one session. Each kind is run with its design
 (sequential) and with ``--crystallize-sequential=off`` (fixed: every replicate), under ``-n 0``
-and ``-n 2``. The script prints the replicates run per condition (from the JSON report, summed
-over the experiments), the wall times, the ratios sequential / fixed, and each experiment's
-verdict (``p``/``f``) with the look that decided it. Targets under ``-n 2``: <= 0.70 on the A/A
+and ``-n 2``, ``--repeat`` times (3 by default, fixed and sequential in turn, so both see the
+same machine). The script prints the replicates run per condition (from the JSON report,
+summed over the experiments), the median wall times, the ratio of the medians sequential /
+fixed (with the lowest and highest ratio of a repetition), and each experiment's verdict
+(``p``/``f``) with the look that decided it. Targets under ``-n 2``: <= 0.70 on the A/A
 experiments and <= 0.85 on the effect ones. It exits 0 whatever the figures are. A session's
 start (about 1.5 s more with two xdist workers) is paid by both designs, so the ratios approach
 the ratio of replicates as runs get dearer (``--run-ms``).
@@ -30,7 +32,7 @@ How to run
 From the project root, with the package installed (``pip install -e .``)::
 
     python3 benchmarks/sequential.py
-    python3 benchmarks/sequential.py --run-ms 10      # quicker
+    python3 benchmarks/sequential.py --run-ms 10 --repeat 1      # quicker
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -137,6 +140,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--run-ms", type=float, default=40.0, help="cost of one run (ms)")
     parser.add_argument("--seeds", type=int, default=8, help="experiments of each kind")
+    parser.add_argument("--repeat", type=int, default=3, help="sessions of each kind, median")
     options = parser.parse_args()
     targets = {"aa": 0.70, "effect": 0.85}
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,18 +150,25 @@ def main() -> None:
         most = 48 * options.seeds
         print(
             f"{options.seeds} experiments of each kind, 2 conditions x 48 replicates, 4 looks, "
-            f"about {options.run_ms:g} ms per run; replicates per condition summed"
+            f"about {options.run_ms:g} ms per run; replicates per condition summed; median of "
+            f"{options.repeat} sessions (ratio range over the repetitions)"
         )
         print(f"{'kind':<7} {'-n':>3} {'fixed':>15} {'sequential':>17} {'ratio':>6}")
         for workers in ("0", "2"):
             for kind in LIFTS:
-                f_wall, f_reps, f_words = run(folder, kind, workers, fixed=True)
-                s_wall, s_reps, s_words = run(folder, kind, workers, fixed=False)
-                ratio = s_wall / f_wall
+                fixed, sequential = [], []
+                for _ in range(max(1, options.repeat)):
+                    fixed.append(run(folder, kind, workers, fixed=True))
+                    sequential.append(run(folder, kind, workers, fixed=False))
+                f_wall = statistics.median(r[0] for r in fixed)
+                s_wall = statistics.median(r[0] for r in sequential)
+                ratios = [s[0] / f[0] for f, s in zip(fixed, sequential, strict=True)]
+                (_, f_reps, f_words), (_, s_reps, s_words) = fixed[0], sequential[0]
                 target = f" (target <= {targets[kind]:.2f})" if workers == "2" else ""
                 print(
                     f"{kind:<7} {workers:>3} {f_wall:6.2f} s {f_reps:3d}/{most} "
-                    f"{s_wall:6.2f} s {s_reps:3d}/{most} {ratio:6.2f}{target}\n"
+                    f"{s_wall:6.2f} s {s_reps:3d}/{most} {s_wall / f_wall:6.2f} "
+                    f"[{min(ratios):.2f}-{max(ratios):.2f}]{target}\n"
                     f"            verdicts fixed: {f_words}; sequential (look): {s_words}"
                 )
 

@@ -35,7 +35,7 @@ from .collect import (
 )
 from .documents import document, write_documents
 from .files import load_experiments
-from .looks import is_decision_skip, judge_at, next_look
+from .looks import is_decision_skip, judge_at, next_look, prepare_looks
 from .reports import send
 from .terminal import RUNS_ATTR
 from .tracking import Tracked, comparisons, incomplete, save_whole
@@ -116,6 +116,7 @@ class VerdictBoard:
             path, name, experiment, chunks, stored=self.saved.get(key), key=key, looks=looks
         )
         prepare_artifact_dirs(experiment, self.config)  # writes nothing: see its docstring
+        prepare_looks(self.config, experiment)
         return self.tracked[key]
 
     @pytest.hookimpl

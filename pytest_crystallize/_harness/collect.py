@@ -56,13 +56,15 @@ def worker_count(config: pytest.Config) -> int:
     return 1
 
 
-def chunk_ranges(replicates: int, conditions: int, workers: int) -> list[range]:
+def chunk_ranges(
+    replicates: int, conditions: int, workers: int, per_worker: int = 4
+) -> list[range]:
     """Split ``replicates`` into chunks so that all conditions together keep workers busy.
 
-    About four chunks per worker over the whole experiment, so the scheduler can balance; a
-    single process gets one chunk per condition (fewer items, less overhead).
+    About ``per_worker`` chunks per worker, so the scheduler can balance; a single process
+    gets one chunk per condition (fewer items, less overhead).
     """
-    wanted = 1 if workers <= 1 else math.ceil(4 * workers / max(conditions, 1))
+    wanted = 1 if workers <= 1 else math.ceil(per_worker * workers / max(conditions, 1))
     chunks = max(1, min(replicates, wanted))
     size = math.ceil(replicates / chunks)
     return [range(start, min(start + size, replicates)) for start in range(0, replicates, size)]
@@ -70,7 +72,9 @@ def chunk_ranges(replicates: int, conditions: int, workers: int) -> list[range]:
 
 def chunk_layout(experiment: Experiment, conditions: int, workers: int) -> list[tuple[int, range]]:
     """``(look, replicates)`` of each chunk of one condition, in replicate order: all look 1
-    without a sequential design, else each look's new replicates chunked by ``chunk_ranges``."""
+    without a sequential design, else each look's new replicates chunked by ``chunk_ranges``:
+    about two chunks per worker and look (the looks of the experiments take turns, so the
+    workers stay busy with fewer, longer items)."""
     design = experiment.sequential
     if design is None:
         return [(1, r) for r in chunk_ranges(experiment.replicates, conditions, workers)]
@@ -78,7 +82,7 @@ def chunk_layout(experiment: Experiment, conditions: int, workers: int) -> list[
     start = 0
     for look, end in enumerate(design.schedule(experiment.replicates), start=1):
         if end > start:
-            for r in chunk_ranges(end - start, conditions, workers):
+            for r in chunk_ranges(end - start, conditions, workers, per_worker=2):
                 layout.append((look, range(start + r.start, start + r.stop)))
         start = max(start, end)
     return layout

@@ -23,22 +23,26 @@ The look that decided it and why (``Tracked.stop_reason``) go to the JSON report
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import re
 import shutil
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from .._engine.atomic import write_atomic
+from .._engine.experiment import Experiment
 from .._engine.verdict import Verdict
-from .._report.sequential import judge_look
+from .._report.sequential import design_plans, judge_look
 from .tracking import Tracked
 
 _DECIDED = "decided at look "
 _FOLDERS = pytest.StashKey[set[Path]]()
+_PREPARING = pytest.StashKey[ThreadPoolExecutor]()
 _LOOK_PREFIX = re.compile(r"^look \d+ of \d+: ")
 
 
@@ -89,6 +93,30 @@ def write_decision(
     write_atomic(path, text)
 
 
+def prepare_looks(config: pytest.Config, experiment: Experiment | None = None) -> None:
+    """xdist's controller: import scipy.stats (``experiment`` None: at the session's start)
+    or compute the look plans of ``experiment``'s sequential design in a background thread,
+    while the workers start and run look 1.
+
+    The controller hands out the chunks and judges the looks in one thread: importing scipy
+    and computing the bounds at the first look (about 2 s) would leave the workers without
+    chunks meanwhile. The plans are cached (``efficacy_bounds``), so the judge finds them
+    ready; a failure here is left for the judge to report.
+    """
+    if config.pluginmanager.get_plugin("dsession") is None:
+        return
+    if experiment is not None and experiment.sequential is None:
+        return
+    pool = config.stash.get(_PREPARING, None)
+    if pool is None:
+        pool = config.stash[_PREPARING] = ThreadPoolExecutor(1, "crystallize-looks")
+        config.add_cleanup(lambda: pool.shutdown(wait=True, cancel_futures=True))
+    if experiment is None:
+        pool.submit(importlib.import_module, "scipy.stats")
+    else:
+        pool.submit(design_plans, experiment)
+
+
 def next_look(tracked: Tracked) -> int | None:
     """The look of a sequential experiment to judge now: the one after the last judged, once
     every selected chunk of it and of the looks before it is in; else None."""
@@ -112,8 +140,9 @@ def judge_at(
     next look will be judged). A decision before the last look is written for the chunks."""
     design = tracked.experiment.sequential
     assert design is not None  # only sequential experiments have looks to judge
+    lower = config.getoption("crystallize_lower_is_better") or ()
     decision = judge_look(
-        tracked.name, tracked.experiment, tracked.runs, treatments, correction, look
+        tracked.name, tracked.experiment, tracked.runs, treatments, correction, look, lower
     )
     tracked.looks_judged = look
     if not decision.stop and look < design.looks:

@@ -7,11 +7,17 @@ from typing import Any
 import pytest
 
 from .collect import ARTIFACT_SESSION_KEY, WORKERS_KEY, artifact_session, worker_count
+from .looks import prepare_looks
+
+# Chunks are sent to a worker this many at a time (xdist's own floor: a worker needs its
+# next item before it runs the current one).
+CHUNKS_AHEAD = 3
 
 
 class XdistHooks:
     """Sends the controller's worker count to every worker, so all collect one chunk layout,
-    and its artifact session, so all write one artifact version.
+    and its artifact session, so all write one artifact version; under ``--dist load``
+    (``-n`` alone), hands out experiment chunks in collection order (:func:`look_ordered`).
 
     A worker restarted after a crash receives the same value, so its collection matches.
     """
@@ -23,3 +29,34 @@ class XdistHooks:
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[WORKERS_KEY] = worker_count(self.config)
         node.workerinput[ARTIFACT_SESSION_KEY] = artifact_session(self.config)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        prepare_looks(self.config)  # the controller, while its workers start
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        if config.getvalue("dist") != "load" or config.getoption("maxschedchunk", None) is not None:
+            return None  # another distribution, or the user's own chunk size: theirs
+        return look_ordered(config, log)
+
+
+def look_ordered(config: pytest.Config, log: Any) -> Any:
+    """xdist's load scheduling, except that a worker holds at most :data:`CHUNKS_AHEAD`
+    experiment chunks, sent in collection order.
+
+    Left alone, xdist hands a worker up to a quarter of the remaining items at once, so one
+    worker may run an experiment's look 3 while the other still runs its look 2, before
+    the look-2 decision could spare it. Chunks are few and long (a few per worker and
+    look), so sending them one at a time costs little, and the runs follow the selection's
+    order (every look 1 before any look 2). Other tests are sent as xdist sends them.
+    """
+    from xdist.scheduler import LoadScheduling  # deferred: only under xdist's controller
+
+    class LookOrderedScheduling(LoadScheduling):  # type: ignore[misc]
+        def _send_tests(self, node: Any, num: int) -> None:
+            if self.pending and "::chunk-" in self.collection[self.pending[0]]:
+                num = min(num, max(1, CHUNKS_AHEAD - len(self.node2pending[node])))
+            super()._send_tests(node, num)
+
+    return LookOrderedScheduling(config, log)
