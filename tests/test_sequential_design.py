@@ -200,9 +200,9 @@ def test_a_strong_effect_stops_at_the_first_look_with_adjusted_numbers() -> None
 
 
 def test_an_aa_experiment_stops_for_futility_unless_futility_is_off() -> None:
-    # The treatment reproduces the baseline (the same seeds): its estimate points nowhere.
-    # A two-sided test has no wrong way: at look 1 of 3 no estimate is futile yet (the
-    # predictive power of p = 1 is still above 2.5%), at look 2 it is.
+    # The treatment reproduces the baseline (the same seeds): its estimate points nowhere,
+    # a one-sided p-value of 0.5 in the better direction. At look 1 of 3 that is not futile
+    # yet (the predictive power is still above 2.5%), at look 2 it is.
     result = build({"same": 0.0}).run()
     assert (result.sequential or {}).get("stopped_at_look") == 2
     (verdict,) = result.verdicts
@@ -225,10 +225,13 @@ def test_an_aa_experiment_stops_for_futility_unless_futility_is_off() -> None:
 def test_holm_applies_at_each_look_on_the_nominal_levels() -> None:
     # Look 1 of 3 at 4 of 12 replicates: level 0.00069 (Holm's first step: half of it);
     # look 2 at 8: level 0.0161. The verifier returns each treatment's score as its p-value.
+    # The scores are below the baseline's (1.0): a two-sided test pointing the wrong way
+    # (lower), which futility would stop at look 1; without futility, looks go on.
     hyp = hypothesis(verifier=stated(), metrics="score")(lambda result: 0.0)
 
     def looks(deltas: dict[str, float], correction: str) -> list[tuple[str, int | None]]:
-        result = build(deltas, [hyp], step=constant, correction=correction).run()
+        made = build(deltas, [hyp], step=constant, correction=correction, futility=False)
+        result = made.run()
         return [(v.outcome, v.look) for v in result.verdicts]
 
     close = {"a": 0.0004, "b": 0.0005}  # each below the level, neither below half of it
@@ -238,7 +241,7 @@ def test_holm_applies_at_each_look_on_the_nominal_levels() -> None:
     assert looks(apart, "holm") == [("passed", 1), ("passed", 1)]  # step-down
     assert looks(apart, "bonferroni") == [("passed", 1), ("passed", 2)]
 
-    experiment = build(close, [hyp], step=constant)
+    experiment = build(close, [hyp], step=constant, futility=False)
     decision = judge_look("seq", experiment, experiment.run().runs, ["a", "b"], "holm", 1)
     assert not decision.stop
     assert decision.reason == "look 1 of 3: 0 of 2 comparisons crossed; the design continues"
@@ -247,6 +250,28 @@ def test_holm_applies_at_each_look_on_the_nominal_levels() -> None:
         "undecided at look 1 of 3 (4 of 12 replicates per condition): this comparison has "
         "not crossed its boundary; the design continues"
     )
+
+
+def test_a_two_sided_test_is_futile_in_its_metrics_better_direction() -> None:
+    # Scores of 0.0004 and 0.0005 against the baseline's 1.0, their p-values: neither
+    # crosses look 1 under Holm, and both point lower. Higher is better unless said:
+    # futile (a one-sided p-value of about 1 in the better direction, above 0.67); with
+    # lower better, the same estimates point the right way and the design continues.
+    hyp = hypothesis(verifier=stated(), metrics="score")(lambda result: 0.0)
+    runs = build({"a": 0.0004, "b": 0.0005}, [hyp], step=constant, futility=False).run().runs
+    experiment = build({"a": 0.0004, "b": 0.0005}, [hyp], step=constant)
+    decision = judge_look("seq", experiment, runs, ["a", "b"], "holm", 1)
+    assert decision.stop
+    assert decision.reason == (
+        "look 1 of 3: stopped for futility (every comparison that has not crossed has less "
+        "than a 2.5% chance to cross by the last look; a two-sided test in its metric's "
+        "better direction: score: higher is better (assumed; if lower is, say so with "
+        "--crystallize-lower-is-better score or the ini setting crystallize_lower_is_better))"
+    )
+    assert [(v.outcome, v.look) for v in decision.verdicts] == [("failed", 1), ("failed", 1)]
+    lower = judge_look("seq", experiment, runs, ["a", "b"], "holm", 1, lower=["score"])
+    assert not lower.stop
+    assert lower.reason == "look 1 of 3: 0 of 2 comparisons crossed; the design continues"
 
 
 def test_the_definition_fingerprint_covers_the_design() -> None:

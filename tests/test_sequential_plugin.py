@@ -24,8 +24,9 @@ from _support import (
 )
 
 # "strong" (delta 5) passes at its first look; "aa" (an A/A test: flat reproduces the
-# baseline exactly, p = 1) stops for futility at look 2 (its two-sided test has no wrong way,
-# and at look 1 of 3 nothing is futile yet). 12 replicates over 3 looks: 4, 8, 12.
+# baseline exactly, p = 1, no difference) stops for futility at look 2 (its two-sided test
+# is read in the better direction, higher: a one-sided p-value of 0.5, futile above 0.67 at
+# look 1 of 3, not yet; above 0.31 at look 2). 12 replicates over 3 looks: 4, 8, 12.
 EXPERIMENTS = {"strong": {"boost": 5.0}, "aa": {"flat": 0.0}}
 SCHEDULE = [4, 8, 12]
 
@@ -95,7 +96,9 @@ def test_each_experiment_stops_at_the_look_that_decides_it_with_the_same_verdict
     }
     futile = (
         "look 2 of 3: stopped for futility (every comparison that has not crossed has less "
-        "than a 2.5% chance to cross by the last look)"
+        "than a 2.5% chance to cross by the last look; a two-sided test in its metric's "
+        "better direction: score: higher is better (assumed; if lower is, say so with "
+        "--crystallize-lower-is-better score or the ini setting crystallize_lower_is_better))"
     )
     futility = {**used, "stopped_at_look": 2, "replicates_used": 8, "reason": futile}
     fields = _sequential_fields(ourtester.path / "r.json")

@@ -37,7 +37,9 @@ if delta < 0: raise ValueError("boom")
 ADJUSTED = "; its p-values and CIs are adjusted for the design (stage-wise ordering)"
 FUTILE = (
     "stopped for futility (every comparison that has not crossed has less than a 2.5% chance "
-    "to cross by the last look)"
+    "to cross by the last look; a two-sided test in its metric's better direction: score: "
+    "higher is better (assumed; if lower is, say so with --crystallize-lower-is-better score "
+    "or the ini setting crystallize_lower_is_better))"
 )
 PROGRESS = re.compile(
     r"^crystallize: experiment_seq\.py::(\w+): (\d+)/(\d+) runs(.*), (\d+) failed, "

@@ -9,8 +9,9 @@ the true change exactly +m), on normal noise and on t(3) noise scaled to unit va
 Paired verifiers get paired data (a shared per-replicate component plus independent noise),
 the others independent samples. The levels and futility thresholds of each case are the
 library's (``look_plan``); the rule stops at the first look ``k`` whose p-value is at most
-``levels[k]`` (a false rejection) or, with futility, an interim look whose p-value is above
-``futility[k]`` (no rejection); else the last look decides.
+``levels[k]`` (a false rejection) or, with futility, an interim look whose one-sided p-value
+in the better direction (higher; a two-sided test's from its p-value and the sign of the
+difference of means) is above ``futility[k]`` (no rejection); else the last look decides.
 
 The p-values of every path at every look are computed at once (``_vectorised_pvalues``):
 scipy's vectorised tests (``axis=1``) in the method the library picks, and for the
@@ -185,20 +186,27 @@ def simulated(pvalues: vp.Pvalues, paired: bool, change: float, paths: int, nois
     cases that compute the same (``auto`` and the t-tests)."""
     b, t = draws(noise, paired)
     looks = [pvalues(b[:paths, :n], t[:paths, :n] + change) for n in LOOKS]
-    return {side: np.stack([p[side] for p in looks], axis=1) for side in looks[0]}
+    out = {side: np.stack([p[side] for p in looks], axis=1) for side in looks[0]}
+    ups = [t[:paths, :n].mean(axis=1) + change > b[:paths, :n].mean(axis=1) for n in LOOKS]
+    out["up"] = np.stack(ups, axis=1)  # the estimate points higher: the better direction
+    return out
 
 
 def plan(case: Case, side: str, spending: str) -> LookPlan:
     return look_plan(Hypothesis(verifier=case.make(side), metrics="m"), FRACTIONS, spending)
 
 
-def rejected(p: Any, levels: Any, futility: Any = None) -> float:
+def rejected(p: Any, levels: Any, futility: Any = None, up: Any = None) -> float:
     """The rate of false rejections: the first look at or below its level, unless an interim
-    look above its futility threshold (with ``futility``) or the last look comes first."""
+    look above its futility threshold (with ``futility``) or the last look comes first. The
+    threshold applies to the one-sided p-value in the better direction (higher): a one-sided
+    test's own, a two-sided test's (``up``: whether each estimate points higher) ``p / 2``
+    when it points higher, else ``1 - p / 2``, as the library does."""
     crosses = p <= np.asarray(levels)
     stops = crosses.copy()
     if futility is not None:
-        stops[:, :-1] |= p[:, :-1] > np.asarray(futility)[:-1]
+        one_sided = p if up is None else np.where(up, p / 2, 1 - p / 2)
+        stops[:, :-1] |= one_sided[:, :-1] > np.asarray(futility)[:-1]
     stops[:, -1] = True
     first = stops.argmax(axis=1)
     return float(crosses[np.arange(len(p)), first].mean())
@@ -235,11 +243,12 @@ def table(verifier: str) -> tuple[dict[tuple[str, str, str], dict[str, Any]], st
         for side in case.sides:
             plans = {spending: plan(case, side, spending) for spending in SPENDINGS}
             for noise in NOISES:
-                p = simulated(case.pvalues, case.paired, case.change, case.paths, noise)[side]
+                found = simulated(case.pvalues, case.paired, case.change, case.paths, noise)
+                p, up = found[side], found["up"] if side == "two-sided" else None
                 row: dict[str, Any] = {"paths": case.paths, "bound": bound(case.paths)}
                 for spending, made in plans.items():
                     row[spending] = rejected(p, made.levels)
-                    row[f"{spending}+futility"] = rejected(p, made.levels, made.futility)
+                    row[f"{spending}+futility"] = rejected(p, made.levels, made.futility, up)
                 row["naive"] = rejected(p, (ALPHA,) * len(LOOKS))
                 row["note"] = floor_note(case, side, plans)
                 rows[(case.label, side, noise)] = row
@@ -334,6 +343,8 @@ def predicted(made: Any, shift: float) -> tuple[int, str]:
         p = made(*samples(b[:n], t[:n], paired=True, metric="score")).pvalue
         if p <= made_plan.levels[k]:
             return k + 1, "passed"
+        if made_plan.side == "two-sided":  # in the better direction, higher (see rejected)
+            p = p / 2 if t[:n].mean() > b[:n].mean() else 1 - p / 2
         if k + 1 == len(LOOKS) or p > made_plan.futility[k]:
             return k + 1, "failed"
     raise AssertionError("unreachable: the last look decides")

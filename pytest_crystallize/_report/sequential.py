@@ -21,9 +21,14 @@ p-value threshold, applied to the test's own p-value, so each test keeps its own
   its p-value is above the look's ``futility_levels``, where the predictive power of the
   last look (the chance of crossing it, averaged over the effects the data so far allow)
   falls below 2.5%: early in the design an estimate clearly pointing the wrong way (for a
-  gate: beyond its margin), late also one pointing weakly the right way; a two-sided test,
-  which has no wrong way, by the size of its estimate alone. At the last look everything
-  is decided. A look whose runs failed or cannot be judged
+  gate: beyond its margin), late also one pointing weakly the right way. The way is a
+  one-sided test's own; a two-sided test's is its metric's better direction
+  (:func:`.._store.compare.direction`: lower when ``crystallize_lower_is_better`` lists it,
+  ``lower``, or a hypothesis on it says ``alternative="less"``/``higher_is_better=False``,
+  else higher, assumed and said in the reason), read from the sign of its difference; a
+  two-sided comparison without a difference or of several metrics, by ``|z|`` alone. A
+  two-sided test can still cross the other way (a significant change for the worse) at
+  any look before it is futile. At the last look everything is decided. A look whose runs failed or cannot be judged
   stops with the judge's error verdicts. A design with no comparison runs to its last look.
 * Numbers. A decided verdict carries the look it was decided at, the number of looks, the
   replicates used (``n_baseline``/``n_treatment``), the nominal level (``boundary``), and the
@@ -36,7 +41,7 @@ p-value threshold, applied to the test's own p-value, so each test keeps its own
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -49,6 +54,7 @@ from .._engine.runs import RunResult
 from .._engine.sequential import SequentialDesign
 from .._engine.verdict import Verdict
 from .._engine.verifiers import VerifierCallable
+from .._store.compare import direction
 from ..stats._sequential import holm_at_look
 from .judge import judge
 from .stagewise import Adjusted, LookPlan, look_plan, stagewise
@@ -127,9 +133,34 @@ def _crossing(pvalues: Sequence[float], levels: Sequence[float], correction: str
     return holm_at_look(scaled, common)
 
 
-def _futile(plan: LookPlan, verdict: Verdict, look: int) -> bool:
-    p = verdict.pvalue
-    return p is not None and p > plan.futility[look - 1]
+def _better(
+    experiment: Experiment, plan: LookPlan, verdict: Verdict, lower: Collection[str]
+) -> str | None:
+    """The better direction of a two-sided comparison's metric and why (``"higher is
+    better (assumed; ...)"``, :func:`.._store.compare.direction`), or None: a one-sided test
+    or a gate (their side is their direction), or a comparison of several metrics."""
+    if plan.side != "two-sided" or len(verdict.metrics) != 1:
+        return None
+    return direction(experiment, verdict.metrics[0], lower)[1]
+
+
+def _futile(plan: LookPlan, verdict: Verdict, look: int, better: str | None) -> bool:
+    """Whether ``verdict`` is futile at ``look``: its one-sided p-value in the favourable
+    direction is above the plan's threshold. A two-sided test's comes from its p-value and
+    the sign of its estimate in the ``better`` direction (its metric's); without a sign or
+    a direction, its p-value is compared with the threshold on ``|z|``."""
+    p, k = verdict.pvalue, look - 1
+    if p is None:
+        return False
+    if plan.side != "two-sided":
+        return p > plan.futility[k]
+    diff = verdict.difference
+    if diff is None and verdict.mean_baseline is not None and verdict.mean_treatment is not None:
+        diff = verdict.mean_treatment - verdict.mean_baseline
+    if diff is None or better is None:
+        return p > plan.futility_unsigned[k]
+    favourable = diff > 0 if better.startswith("higher") else diff < 0
+    return (p / 2 if favourable else 1.0 - p / 2) > plan.futility[k]
 
 
 def _numbers(v: Verdict, adjusted: Adjusted, look: int, looks: int, used: int, n: int) -> str:
@@ -233,6 +264,16 @@ def _halted(verdicts: Sequence[Verdict], look: int, looks: int) -> list[Verdict]
     return out
 
 
+def design_plans(experiment: Experiment) -> list[LookPlan]:
+    """The look plan (bounds, levels, futility) of each hypothesis of ``experiment``, whose
+    design must be sequential; the bounds are computed once per design and alpha."""
+    design = experiment.sequential
+    assert design is not None  # the callers check
+    schedule = design.schedule(experiment.replicates)
+    fractions = [s / schedule[-1] for s in schedule]
+    return [look_plan(hyp, fractions, design.spending) for hyp in experiment.hypotheses]
+
+
 def judge_look(
     name: str,
     experiment: Experiment,
@@ -240,12 +281,15 @@ def judge_look(
     treatments: Sequence[str],
     correction: str,
     look: int,
+    lower: Collection[str] = (),
 ) -> LookDecision:
     """The decision at ``look`` (1-based) of ``experiment``'s sequential design, from the
     ``runs`` available (only the replicates before ``schedule[look - 1]`` are used): every
     (hypothesis, treatment) of ``treatments``, named after ``name``, with the family
-    corrected by ``experiment.correction or correction``. The looks before it are judged
-    again from the same runs, so the decision depends on the runs alone (see the module)."""
+    corrected by ``experiment.correction or correction``; ``lower``: the metrics for which
+    lower is better (the setting ``crystallize_lower_is_better``). The looks before it are
+    judged again from the same runs, so the decision depends on the runs alone (see the
+    module)."""
     design = experiment.sequential
     if design is None:
         msg = f"experiment {name!r} has no sequential design; judge it with judge(...)"
@@ -255,8 +299,7 @@ def judge_look(
     if isinstance(look, bool) or not isinstance(look, int) or not 1 <= look <= looks:
         msg = f"experiment {name!r}: look must be 1..{looks} (1-based), got {look!r}"
         raise CrystallizeUsageError(msg)
-    fractions = [s / schedule[-1] for s in schedule]
-    plans = [look_plan(hyp, fractions, design.spending) for hyp in experiment.hypotheses]
+    plans = design_plans(experiment)
     method = experiment.correction or correction
     width = len(treatments)
     if not plans or not width:
@@ -271,6 +314,7 @@ def judge_look(
             reason = f"look {j} of {looks}: a comparison could not be judged"
             return LookDecision(True, reason, _halted(verdicts, j, looks))
         levels = [plans[i // width].levels[j - 1] for i in range(len(verdicts))]
+        better = [_better(experiment, plans[i // width], v, lower) for i, v in enumerate(verdicts)]
         levels += [p.levels[j - 1] for p in plans for _ in range(absent)]
         pvalues = [
             0.0 if i in crossed else (1.0 if v.pvalue is None else v.pvalue)
@@ -287,13 +331,14 @@ def judge_look(
         elif (
             j < looks
             and design.futility
-            and all(_futile(plans[i // width], verdicts[i], j) for i in pending)
+            and all(_futile(plans[i // width], verdicts[i], j, better[i]) for i in pending)
         ):
             why = "futile"
             reason = (
                 f"look {j} of {looks}: stopped for futility (every comparison that has not "
-                f"crossed has less than a 2.5% chance to cross by the last look)"
+                f"crossed has less than a 2.5% chance to cross by the last look"
             )
+            reason += _directions(verdicts, [better[i] for i in pending], pending) + ")"
         elif j == looks:
             why, reason = "last", f"look {j} of {looks}: the last look decides every comparison"
         else:
@@ -303,6 +348,18 @@ def judge_look(
     reason = f"look {look} of {looks}: {len(crossed)} of {len(verdicts)} comparisons crossed"
     interim = [_interim(v, i in crossed, look, schedule) for i, v in enumerate(verdicts)]
     return LookDecision(False, reason + "; the design continues", interim)
+
+
+def _directions(
+    verdicts: Sequence[Verdict], better: Sequence[str | None], at: Sequence[int]
+) -> str:
+    """The better directions the futility of two-sided tests was judged in, for the reason:
+    ``"; a two-sided test in its metric's better direction: ctr: higher is better (...)"``."""
+    said = {verdicts[i].metrics[0]: b for i, b in zip(at, better, strict=True) if b is not None}
+    if not said:
+        return ""
+    words = "; ".join(f"{metric}: {why}" for metric, why in sorted(said.items()))
+    return f"; a two-sided test in its metric's better direction: {words}"
 
 
 def _final(

@@ -43,7 +43,12 @@ class LookPlan(NamedTuple):
     alpha: float
     bounds: tuple[float, ...]
     levels: tuple[float, ...]  # the level of the test's own p-value at each look
-    futility: tuple[float, ...]  # futile at a look when the test's own p-value is above it
+    # Futile at a look when the one-sided p-value in the favourable direction is above it:
+    # the test's own for one-sided tests and gates, from a two-sided test's p-value and the
+    # estimate's sign otherwise (the better direction: see .sequential).
+    futility: tuple[float, ...]
+    # A two-sided test whose estimate has no sign to read: futile when its p-value is above.
+    futility_unsigned: tuple[float, ...]
 
 
 def _parameter(verifier: Any, name: str) -> Any:
@@ -69,12 +74,13 @@ def look_plan(hyp: Hypothesis, fractions: Sequence[float], spending: str) -> Loo
     alpha = alpha_of(hyp.verifier) or 0.05
     if side == "two-sided":
         bounds = efficacy_bounds(fractions, alpha, spending)
-        futile = futility_levels(bounds, fractions, two_sided=True)
-        return LookPlan(hyp, side, gate, alpha, bounds, nominal_levels(bounds), futile)
+        futile = futility_levels(bounds, fractions, two_sided=False)
+        unsigned = futility_levels(bounds, fractions, two_sided=True)
+        return LookPlan(hyp, side, gate, alpha, bounds, nominal_levels(bounds), futile, unsigned)
     bounds = efficacy_bounds(fractions, min(2 * alpha, 0.99), spending)
     levels = tuple(p / 2 for p in nominal_levels(bounds))
     futile = futility_levels(bounds, fractions, two_sided=False)
-    return LookPlan(hyp, side, gate, alpha, bounds, levels, futile)
+    return LookPlan(hyp, side, gate, alpha, bounds, levels, futile, futile)
 
 
 def _z(plan: LookPlan, p: float) -> float:

@@ -15,9 +15,10 @@ Futility is non-binding (the bounds ignore it, so stopping for futility only low
 false-positive rate): :func:`futility_levels` gives the p-value above which a comparison is
 futile at each interim look, where the predictive power of the last look (the chance of
 crossing it, averaged over the effects the data so far allow) falls below 2.5%: early, an
-estimate clearly pointing the wrong way (one-sided tests and gates, in their direction;
-two-sided tests, which have no wrong way, by ``|z|``); late, also one pointing weakly the
-right way. The caller stops when every comparison that has not crossed is futile.
+estimate clearly pointing the wrong way; late, also one pointing weakly the right way. It
+reads ``z`` in the test's direction (one-sided tests and gates) or in the direction the
+caller calls better (two-sided tests: the judge takes the metric's), or ``|z|`` with
+``two_sided=True``. The caller stops when every comparison that has not crossed is futile.
 
 After stopping, :func:`stagewise_pvalue` and :func:`stagewise_interval` give the p-value and
 the confidence interval that account for the looks (the stage-wise ordering); the interval

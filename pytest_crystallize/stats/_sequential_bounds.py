@@ -260,9 +260,10 @@ def futility_levels(
     last look's statistic is predicted ``N(z_k / sqrt(t_k), (1 - t_k) / t_k)``, so look ``k``
     is futile when ``z_k < c_K sqrt(t_k) - sqrt(1 - t_k) z_(1 - power)``: at early looks
     only an estimate clearly pointing the wrong way, at late ones also a weak one pointing
-    the right way. One-sided tests and gates use ``z_k`` in their direction (p-value above
-    ``1 - Phi(that)``); two-sided ones ``|z_k|`` (above ``2 (1 - Phi(that))``, or never
-    when it is not positive), as they have no wrong way.
+    the right way. The levels are for the one-sided p-value of ``z_k`` in the favourable
+    direction (above ``1 - Phi(that)``): a one-sided test's or gate's own, or a two-sided
+    test's in the direction called better; with ``two_sided=True``, for a two-sided p-value
+    read by ``|z_k|`` (above ``2 (1 - Phi(that))``, or never when it is not positive).
     """
     values = check_fractions(fractions, "futility_levels")
     limits = check_bounds(bounds, "futility_levels", len(values))
