@@ -49,11 +49,19 @@ def look_ordered(config: pytest.Config, log: Any) -> Any:
     worker may run an experiment's look 3 while the other still runs its look 2, before
     the look-2 decision could spare it. Chunks are few and long (a few per worker and
     look), so sending them one at a time costs little, and the runs follow the selection's
-    order (every look 1 before any look 2). Other tests are sent as xdist sends them.
+    order (every look 1 before any look 2). A worker is refilled as each chunk ends (xdist
+    waits while a worker with two items runs long ones), so it always holds one chunk
+    beyond the next and keeps running while the controller judges a look. Other tests are
+    sent as xdist sends them.
     """
     from xdist.scheduler import LoadScheduling  # deferred: only under xdist's controller
 
     class LookOrderedScheduling(LoadScheduling):  # type: ignore[misc]
+        def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
+            if "::chunk-" in self.collection[item_index]:
+                duration = 0  # xdist stops refilling a worker on long items: chunks are
+            super().mark_test_complete(node, item_index, duration)
+
         def _send_tests(self, node: Any, num: int) -> None:
             if self.pending and "::chunk-" in self.collection[self.pending[0]]:
                 num = min(num, max(1, CHUNKS_AHEAD - len(self.node2pending[node])))

@@ -28,8 +28,9 @@ p-value threshold, applied to the test's own p-value, so each test keeps its own
   else higher, assumed and said in the reason), read from the sign of its difference; a
   two-sided comparison without a difference or of several metrics, by ``|z|`` alone. A
   two-sided test can still cross the other way (a significant change for the worse) at
-  any look before it is futile. At the last look everything is decided. A look whose runs failed or cannot be judged
-  stops with the judge's error verdicts. A design with no comparison runs to its last look.
+  any look before it is futile. At the last look everything is decided. A look whose runs
+  failed or cannot be judged stops with the judge's error verdicts. A design with no
+  comparison runs to its last look.
 * Numbers. A decided verdict carries the look it was decided at, the number of looks, the
   replicates used (``n_baseline``/``n_treatment``), the nominal level (``boundary``), and the
   p-value and 95% CI of the difference adjusted for the design by the stage-wise ordering

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
+from statistics import NormalDist
 from typing import Any
 
 from ._sequential_bounds import (
@@ -29,6 +30,8 @@ from ._sequential_bounds import (
     check_fractions,
     exit_upper,
 )
+
+_NORMAL = NormalDist()
 
 
 def _design(
@@ -104,10 +107,13 @@ def _solve(
         return upward(bounds, fractions, look, z, eta) - target
 
     scale = 1.0 / math.sqrt(fractions[look - 1])
-    centre = z * scale  # the naive estimate of eta and its standard error: scale
-    low, high = centre - 4.0 * scale, centre + 4.0 * scale
+    # The naive bound (the estimate of eta, z * scale, less the normal quantile of target
+    # times its standard error, scale) is near: bracket it closely, widen while it misses.
+    naive = (z - _NORMAL.inv_cdf(1.0 - target)) * scale
+    step = 0.5 * scale
+    low, high = naive - step, naive + step
     while excess(low) > 0.0:
-        low -= 4.0 * scale
+        low, step = low - step, 2.0 * step
     while excess(high) < 0.0:
-        high += 4.0 * scale
+        high, step = high + step, 2.0 * step
     return float(brentq(excess, low, high, xtol=XTOL))
