@@ -33,6 +33,7 @@ From the project root, with the package installed (``pip install -e .``)::
 
     python3 benchmarks/sequential.py
     python3 benchmarks/sequential.py --run-ms 10 --repeat 1      # quicker
+    python3 benchmarks/sequential.py --run-ms 100 --workers 2    # costlier runs, -n 2 only
 """
 
 from __future__ import annotations
@@ -141,6 +142,9 @@ def main() -> None:
     parser.add_argument("--run-ms", type=float, default=40.0, help="cost of one run (ms)")
     parser.add_argument("--seeds", type=int, default=8, help="experiments of each kind")
     parser.add_argument("--repeat", type=int, default=3, help="sessions of each kind, median")
+    parser.add_argument(
+        "--workers", default="0,2", help="the -n values to run, comma-separated (default 0,2)"
+    )
     options = parser.parse_args()
     targets = {"aa": 0.70, "effect": 0.85}
     with tempfile.TemporaryDirectory() as tmp:
@@ -154,7 +158,7 @@ def main() -> None:
             f"{options.repeat} sessions (ratio range over the repetitions)"
         )
         print(f"{'kind':<7} {'-n':>3} {'fixed':>15} {'sequential':>17} {'ratio':>6}")
-        for workers in ("0", "2"):
+        for workers in options.workers.split(","):
             for kind in LIFTS:
                 fixed, sequential = [], []
                 for _ in range(max(1, options.repeat)):

@@ -66,14 +66,19 @@ def test_chunks_go_out_a_few_at_a_time_in_the_selections_order(pytester: pytest.
     # xdist alone sends each worker a quarter of its share at once (10 of these 40) and
     # then half of what is left: a worker would hold look 3 while look 2 still runs.
     assert (first.sent, second.sent) == ([0, 1, 2], [3, 4, 5])
-    done = []
+    done: list[int] = []
     while scheduler.pending:
+        assert (first.shutting_down, second.shutting_down) == (False, False)
         node = first if len(done) % 2 == 0 else second
         index = node.sent[len([i for i in done if i in node.sent])]
-        scheduler.mark_test_complete(node, index)
+        # A long chunk: xdist alone would not refill a worker holding two items.
+        scheduler.mark_test_complete(node, index, duration=5.0)
         done.append(index)
-        assert len(scheduler.node2pending[node]) <= CHUNKS_AHEAD
+        assert len(scheduler.node2pending[node]) == CHUNKS_AHEAD  # refilled at once
     assert SENT_ORDER[:] == list(range(len(CHUNKS)))  # each chunk once, in the selection's order
+    # Everything is handed out: both workers are told so now, not at their next completion,
+    # so neither waits for the controller before running its last chunk.
+    assert (first.shutting_down, second.shutting_down) == (True, True)
 
 
 def test_other_tests_go_out_as_xdist_sends_them(pytester: pytest.Pytester) -> None:

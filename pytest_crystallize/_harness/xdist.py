@@ -50,21 +50,35 @@ def look_ordered(config: pytest.Config, log: Any) -> Any:
     the look-2 decision could spare it. Chunks are few and long (a few per worker and
     look), so sending them one at a time costs little, and the runs follow the selection's
     order (every look 1 before any look 2). A worker is refilled as each chunk ends (xdist
-    waits while a worker with two items runs long ones), so it always holds one chunk
-    beyond the next and keeps running while the controller judges a look. Other tests are
-    sent as xdist sends them.
+    refills only below a quarter of a worker's share, and waits while a worker with two
+    items runs long ones), so it holds one chunk beyond the next and keeps running while
+    the controller judges a look; once every item
+    is handed out, every worker is told so at once (as xdist does when its first batch
+    holds everything), so none waits for the controller to run its last chunk. Other tests
+    are sent as xdist sends them.
     """
     from xdist.scheduler import LoadScheduling  # deferred: only under xdist's controller
 
     class LookOrderedScheduling(LoadScheduling):  # type: ignore[misc]
-        def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
-            if "::chunk-" in self.collection[item_index]:
-                duration = 0  # xdist stops refilling a worker on long items: chunks are
-            super().mark_test_complete(node, item_index, duration)
+        def _chunks_next(self) -> bool:
+            return bool(self.pending) and "::chunk-" in self.collection[self.pending[0]]
+
+        def check_schedule(self, node: Any, duration: float = 0) -> None:
+            # xdist refills a worker only below a quarter of its share, and not while it
+            # holds two long items: keep every worker at CHUNKS_AHEAD chunks instead.
+            if node.shutting_down or not self._chunks_next():
+                super().check_schedule(node, duration)
+                return
+            self._send_tests(node, CHUNKS_AHEAD - len(self.node2pending[node]))
 
         def _send_tests(self, node: Any, num: int) -> None:
-            if self.pending and "::chunk-" in self.collection[self.pending[0]]:
-                num = min(num, max(1, CHUNKS_AHEAD - len(self.node2pending[node])))
+            chunks = self._chunks_next()
+            if chunks:
+                num = max(0, min(num, CHUNKS_AHEAD - len(self.node2pending[node])))
             super()._send_tests(node, num)
+            if chunks and not self.pending:  # all handed out: workers run their last now
+                for each in self.nodes:
+                    if not each.shutting_down:
+                        each.shutdown()
 
     return LookOrderedScheduling(config, log)

@@ -58,7 +58,7 @@ from .._engine.verifiers import VerifierCallable
 from .._store.compare import direction
 from ..stats._sequential import holm_at_look
 from .judge import judge
-from .stagewise import Adjusted, LookPlan, look_plan, stagewise
+from .stagewise import Adjusted, LookPlan, is_futile, look_plan, stagewise
 
 ADJUSTED = "adjusted for the sequential design (stage-wise ordering)"
 
@@ -136,32 +136,13 @@ def _crossing(pvalues: Sequence[float], levels: Sequence[float], correction: str
 
 def _better(
     experiment: Experiment, plan: LookPlan, verdict: Verdict, lower: Collection[str]
-) -> str | None:
-    """The better direction of a two-sided comparison's metric and why (``"higher is
-    better (assumed; ...)"``, :func:`.._store.compare.direction`), or None: a one-sided test
-    or a gate (their side is their direction), or a comparison of several metrics."""
+) -> tuple[bool, str] | None:
+    """Whether higher is better for a two-sided comparison's metric, and why
+    (:func:`.._store.compare.direction`), or None: a one-sided test or a gate (their side is
+    their direction), or a comparison of several metrics."""
     if plan.side != "two-sided" or len(verdict.metrics) != 1:
         return None
-    return direction(experiment, verdict.metrics[0], lower)[1]
-
-
-def _futile(plan: LookPlan, verdict: Verdict, look: int, better: str | None) -> bool:
-    """Whether ``verdict`` is futile at ``look``: its one-sided p-value in the favourable
-    direction is above the plan's threshold. A two-sided test's comes from its p-value and
-    the sign of its estimate in the ``better`` direction (its metric's); without a sign or
-    a direction, its p-value is compared with the threshold on ``|z|``."""
-    p, k = verdict.pvalue, look - 1
-    if p is None:
-        return False
-    if plan.side != "two-sided":
-        return p > plan.futility[k]
-    diff = verdict.difference
-    if diff is None and verdict.mean_baseline is not None and verdict.mean_treatment is not None:
-        diff = verdict.mean_treatment - verdict.mean_baseline
-    if diff is None or better is None:
-        return p > plan.futility_unsigned[k]
-    favourable = diff > 0 if better.startswith("higher") else diff < 0
-    return (p / 2 if favourable else 1.0 - p / 2) > plan.futility[k]
+    return direction(experiment, verdict.metrics[0], lower)
 
 
 def _numbers(v: Verdict, adjusted: Adjusted, look: int, looks: int, used: int, n: int) -> str:
@@ -315,7 +296,6 @@ def judge_look(
             reason = f"look {j} of {looks}: a comparison could not be judged"
             return LookDecision(True, reason, _halted(verdicts, j, looks))
         levels = [plans[i // width].levels[j - 1] for i in range(len(verdicts))]
-        better = [_better(experiment, plans[i // width], v, lower) for i, v in enumerate(verdicts)]
         levels += [p.levels[j - 1] for p in plans for _ in range(absent)]
         pvalues = [
             0.0 if i in crossed else (1.0 if v.pvalue is None else v.pvalue)
@@ -329,17 +309,12 @@ def judge_look(
         pending = [i for i in range(len(verdicts)) if i not in crossed]
         if not pending:
             why, reason = "last", f"look {j} of {looks}: every comparison crossed its boundary"
-        elif (
-            j < looks
-            and design.futility
-            and all(_futile(plans[i // width], verdicts[i], j, better[i]) for i in pending)
-        ):
-            why = "futile"
-            reason = (
-                f"look {j} of {looks}: stopped for futility (every comparison that has not "
-                f"crossed has less than a 2.5% chance to cross by the last look"
-            )
-            reason += _directions(verdicts, [better[i] for i in pending], pending) + ")"
+        elif j < looks and design.futility:
+            judged = [(plans[i // width], verdicts[i]) for i in pending]
+            futile = _futility(experiment, judged, j, looks, lower)
+            if futile is None:
+                continue
+            why, reason = "futile", futile
         elif j == looks:
             why, reason = "last", f"look {j} of {looks}: the last look decides every comparison"
         else:
@@ -351,16 +326,30 @@ def judge_look(
     return LookDecision(False, reason + "; the design continues", interim)
 
 
-def _directions(
-    verdicts: Sequence[Verdict], better: Sequence[str | None], at: Sequence[int]
-) -> str:
-    """The better directions the futility of two-sided tests was judged in, for the reason:
-    ``"; a two-sided test in its metric's better direction: ctr: higher is better (...)"``."""
-    said = {verdicts[i].metrics[0]: b for i, b in zip(at, better, strict=True) if b is not None}
-    if not said:
-        return ""
-    words = "; ".join(f"{metric}: {why}" for metric, why in sorted(said.items()))
-    return f"; a two-sided test in its metric's better direction: {words}"
+def _futility(
+    experiment: Experiment,
+    pending: Sequence[tuple[LookPlan, Verdict]],
+    look: int,
+    looks: int,
+    lower: Collection[str],
+) -> str | None:
+    """The reason to stop at ``look`` when every comparison that has not crossed is futile,
+    naming the better direction each two-sided test's metric was read in; else None."""
+    said: dict[str, str] = {}
+    for plan, verdict in pending:
+        better = _better(experiment, plan, verdict, lower)
+        if not is_futile(plan, verdict, look, better):
+            return None
+        if better is not None:
+            said[verdict.metrics[0]] = better[1]
+    reason = (
+        f"look {look} of {looks}: stopped for futility (every comparison that has not "
+        f"crossed has less than a 2.5% chance to cross by the last look"
+    )
+    if said:
+        words = "; ".join(f"{metric}: {why}" for metric, why in sorted(said.items()))
+        reason += f"; a two-sided test in its metric's better direction: {words}"
+    return reason + ")"
 
 
 def _final(

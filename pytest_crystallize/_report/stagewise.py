@@ -83,6 +83,25 @@ def look_plan(hyp: Hypothesis, fractions: Sequence[float], spending: str) -> Loo
     return LookPlan(hyp, side, gate, alpha, bounds, levels, futile, futile)
 
 
+def is_futile(plan: LookPlan, verdict: Verdict, look: int, better: tuple[bool, str] | None) -> bool:
+    """Whether ``verdict`` is futile at ``look``: its one-sided p-value in the favourable
+    direction is above the plan's threshold. A two-sided test's comes from its p-value and
+    the sign of its estimate in the ``better`` direction (its metric's); without a sign or
+    a direction, its p-value is compared with the threshold on ``|z|``."""
+    p, k = verdict.pvalue, look - 1
+    if p is None:
+        return False
+    if plan.side != "two-sided":
+        return p > plan.futility[k]
+    diff = verdict.difference
+    if diff is None and verdict.mean_baseline is not None and verdict.mean_treatment is not None:
+        diff = verdict.mean_treatment - verdict.mean_baseline
+    if diff is None or better is None:
+        return p > plan.futility_unsigned[k]
+    favourable = diff > 0 if better[0] else diff < 0
+    return (p / 2 if favourable else 1.0 - p / 2) > plan.futility[k]
+
+
 def _z(plan: LookPlan, p: float) -> float:
     """The z statistic equivalent to ``p``: favourable-positive for one-sided tests and
     gates, |z| for two-sided ones (the caller gives it the estimate's sign)."""
