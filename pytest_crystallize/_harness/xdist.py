@@ -9,8 +9,8 @@ import pytest
 from .collect import ARTIFACT_SESSION_KEY, WORKERS_KEY, artifact_session, worker_count
 from .looks import prepare_looks
 
-# Chunks are sent to a worker this many at a time (xdist's own floor: a worker needs its
-# next item before it runs the current one).
+# A worker holds this many chunks: the one it runs, the next (an xdist worker needs it before
+# it runs the current one) and one more, so it keeps running while the controller judges.
 CHUNKS_AHEAD = 3
 
 
@@ -52,10 +52,9 @@ def look_ordered(config: pytest.Config, log: Any) -> Any:
     order (every look 1 before any look 2). A worker is refilled as each chunk ends (xdist
     refills only below a quarter of a worker's share, and waits while a worker with two
     items runs long ones), so it holds one chunk beyond the next and keeps running while
-    the controller judges a look; once every item
-    is handed out, every worker is told so at once (as xdist does when its first batch
-    holds everything), so none waits for the controller to run its last chunk. Other tests
-    are sent as xdist sends them.
+    the controller judges a look; once every item is handed out, every worker is told so
+    at once (as xdist does when its first batch holds everything), so none waits for the
+    controller to run its last chunk. Other tests are sent as xdist sends them.
     """
     from xdist.scheduler import LoadScheduling  # deferred: only under xdist's controller
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
-from statistics import NormalDist
 from typing import Any
 
 from ._sequential_bounds import (
@@ -29,9 +28,8 @@ from ._sequential_bounds import (
     check_bounds,
     check_fractions,
     exit_upper,
+    z_quantile,
 )
-
-_NORMAL = NormalDist()
 
 
 def _design(
@@ -109,7 +107,7 @@ def _solve(
     scale = 1.0 / math.sqrt(fractions[look - 1])
     # The naive bound (the estimate of eta, z * scale, less the normal quantile of target
     # times its standard error, scale) is near: bracket it closely, widen while it misses.
-    naive = (z - _NORMAL.inv_cdf(1.0 - target)) * scale
+    naive = (z - z_quantile(1.0 - target)) * scale
     step = 0.5 * scale
     low, high = naive - step, naive + step
     while excess(low) > 0.0:
