@@ -28,7 +28,7 @@ from pytest_crystallize.stats._sequential import (
     stagewise_interval,
     stagewise_pvalue,
 )
-from pytest_crystallize.stats._sequential_bounds import box
+from pytest_crystallize.stats._sequential_bounds import box, exit_upper
 from pytest_crystallize.stats._sequential_inference import upward
 
 Z975 = float(ss.norm.ppf(0.975))
@@ -340,3 +340,21 @@ def test_intervals_cover_the_drift_at_their_level() -> None:
 def test_stagewise_inference_names_the_bad_argument(call: Any, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         call()
+
+
+@pytest.mark.parametrize("spending", ["obrien-fleming", "pocock"])
+@pytest.mark.parametrize("fractions", [FOUR, (0.1, 0.3, 0.35, 0.8, 1.0)])
+def test_the_stagewise_tail_agrees_with_the_joint_normal(
+    spending: str, fractions: tuple[float, ...]
+) -> None:
+    # The recursive integration behind inference against the multivariate normal behind
+    # the bounds (quasi-Monte Carlo, good to about 1e-5), a look that cannot stop included.
+    bounds = (math.inf, *efficacy_bounds(fractions, spending=spending)[1:])
+    for look in range(1, len(fractions) + 1):
+        for z in (-1.0, 0.5, 2.1, 3.0):
+            for eta in (-1.0, 0.0, 1.5, 3.5):
+                joint = sum(
+                    exit_upper(bounds, fractions[:j], bounds[j - 1], eta) for j in range(1, look)
+                )
+                joint += exit_upper(bounds, fractions[:look], z, eta)
+                assert upward(bounds, fractions, look, z, eta) == pytest.approx(joint, abs=3e-5)

@@ -116,7 +116,7 @@ class VerdictBoard:
             path, name, experiment, chunks, stored=self.saved.get(key), key=key, looks=looks
         )
         prepare_artifact_dirs(experiment, self.config)  # writes nothing: see its docstring
-        prepare_looks(self.config, experiment)
+        prepare_looks(self.config, experiment, key)
         return self.tracked[key]
 
     @pytest.hookimpl

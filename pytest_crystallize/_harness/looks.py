@@ -29,7 +29,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import pytest
@@ -43,6 +43,7 @@ from .tracking import Tracked
 _DECIDED = "decided at look "
 _FOLDERS = pytest.StashKey[set[Path]]()
 _PREPARING = pytest.StashKey[ThreadPoolExecutor]()
+_PREPARED = pytest.StashKey[dict[str, Future[object]]]()
 _LOOK_PREFIX = re.compile(r"^look \d+ of \d+: ")
 
 
@@ -93,15 +94,18 @@ def write_decision(
     write_atomic(path, text)
 
 
-def prepare_looks(config: pytest.Config, experiment: Experiment | None = None) -> None:
+def prepare_looks(
+    config: pytest.Config, experiment: Experiment | None = None, key: str = ""
+) -> None:
     """xdist's controller: import scipy.stats (``experiment`` None: at the session's start)
-    or compute the look plans of ``experiment``'s sequential design in a background thread,
-    while the workers start and run look 1.
+    or compute the look plans of ``experiment`` (``key``: its node id) in a background
+    thread, while the workers start and run look 1.
 
     The controller hands out the chunks and judges the looks in one thread: importing scipy
     and computing the bounds at the first look (about 2 s) would leave the workers without
     chunks meanwhile. The plans are cached (``efficacy_bounds``), so the judge finds them
-    ready; a failure here is left for the judge to report.
+    ready (:func:`judge_at` waits for them rather than compute them a second time); a
+    failure here is left for the judge to report.
     """
     if config.pluginmanager.get_plugin("dsession") is None:
         return
@@ -114,7 +118,7 @@ def prepare_looks(config: pytest.Config, experiment: Experiment | None = None) -
     if experiment is None:
         pool.submit(importlib.import_module, "scipy.stats")
     else:
-        pool.submit(design_plans, experiment)
+        config.stash.setdefault(_PREPARED, {})[key] = pool.submit(design_plans, experiment)
 
 
 def next_look(tracked: Tracked) -> int | None:
@@ -141,6 +145,9 @@ def judge_at(
     design = tracked.experiment.sequential
     assert design is not None  # only sequential experiments have looks to judge
     lower = config.getoption("crystallize_lower_is_better") or ()
+    prepared = config.stash.get(_PREPARED, {}).pop(tracked.key, None)
+    if prepared is not None:
+        wait([prepared])  # its plans, computed while the workers ran
     decision = judge_look(
         tracked.name, tracked.experiment, tracked.runs, treatments, correction, look, lower
     )

@@ -10,6 +10,14 @@ increases with ``eta``; the p-value is twice it at ``eta = 0`` (with ``|z|``) an
 inverts it. At a look where the design did not cross (the last look, or an interim futility
 stop) the same formula applies: the ordinary continuation.
 
+The probability comes from the recursive numerical integration of Armitage, McPherson and
+Rowe (1969), in the form of Jennison and Turnbull (2000, chapter 19): the sub-density of
+``Z_k`` on the looks' continuation regions is carried from look to look on a grid
+concentrated around its mean, with Simpson's rule. It is exact to about 1e-8 and takes a
+fraction of a millisecond, where the quasi-Monte Carlo ``multivariate_normal.cdf`` behind the
+bounds (``box``) is good to about 1e-5 and takes milliseconds per look: an interval inverts
+the probability twenty to thirty times, on the session's owner, before the verdict appears.
+
 Units: ``eta`` is the effect in standard errors of the final look's estimate. If the look
 that stopped had standard error ``se_k`` at information fraction ``t_k``, the final look's
 would be ``se_K = se_k * sqrt(t_k)``, and the effect is ``Delta = eta * se_K``.
@@ -27,9 +35,10 @@ from ._sequential_bounds import (
     check_alpha,
     check_bounds,
     check_fractions,
-    exit_upper,
     z_quantile,
 )
+
+GRID = 32  # Jennison and Turnbull's r: about 12 r points per look; error about 1e-8
 
 
 def _design(
@@ -55,9 +64,69 @@ def _design(
 def upward(
     bounds: Sequence[float], fractions: Sequence[float], look: int, z: float, eta: float
 ) -> float:
-    """``P_eta((K, Z) at or above (look, z))`` in the stage-wise ordering (see the module)."""
-    earlier = sum(exit_upper(bounds, fractions[:j], bounds[j - 1], eta) for j in range(1, look))
-    return min(1.0, earlier + exit_upper(bounds, fractions[:look], z, eta))
+    """``P_eta((K, Z) at or above (look, z))`` in the stage-wise ordering (see the module):
+    the chance of crossing ``c_j`` upward at a look ``j < look`` plus that of reaching
+    ``look`` (``|Z_j| < c_j`` before it) with ``Z_look >= z``."""
+    from scipy.special import ndtr  # lazy: scipy takes seconds to import
+
+    root = [math.sqrt(t) for t in fractions[:look]]
+    if look == 1:
+        return float(ndtr(eta * root[0] - z))
+    total = float(ndtr(eta * root[0] - bounds[0])) if math.isfinite(bounds[0]) else 0.0
+    points, weights = _grid(eta * root[0], bounds[0])
+    density = weights * _phi(points - eta * root[0])  # Z_1 on |Z_1| < c_1, weighted
+    for k in range(1, look):
+        step = fractions[k] - fractions[k - 1]
+        sd = math.sqrt(step)
+        # Given Z_{k-1} = u, Z_k sqrt(t_k) = u sqrt(t_{k-1}) + N(eta step, step).
+        centre = points * root[k - 1] + eta * step
+        edge = z if k == look - 1 else bounds[k]
+        if math.isfinite(edge):
+            total += float(density @ ndtr((centre - edge * root[k]) / sd))
+        if k == look - 1:
+            break
+        points, weights = _grid(eta * root[k], bounds[k])
+        spread = (points[:, None] * root[k] - centre[None, :]) / sd
+        density = weights * ((_phi(spread) * (root[k] / sd)) @ density)
+    return min(1.0, max(0.0, total))
+
+
+def _phi(x: Any) -> Any:
+    """The standard normal density, elementwise."""
+    import numpy as np  # lazy: numpy adds ~0.15 s to importing the plugin
+
+    return np.exp(-0.5 * x * x) * (1.0 / math.sqrt(2.0 * math.pi))
+
+
+def _grid(mean: float, bound: float) -> tuple[Any, Any]:
+    """Jennison and Turnbull's points for a look statistic of mean ``mean`` on its
+    continuation region ``(-bound, bound)``, with Simpson's weights: dense within 3 of the
+    mean, log-spaced out to ``3 + 4 ln r``, the region's ends kept, midpoints added."""
+    import numpy as np  # lazy: numpy adds ~0.15 s to importing the plugin
+
+    i = np.arange(1, 6 * GRID, dtype=float)
+    spread = np.where(
+        i < GRID,
+        -3.0 - 4.0 * np.log(GRID / i),
+        np.where(
+            i <= 5 * GRID,
+            -3.0 + 3.0 * (i - GRID) / (2 * GRID),
+            3.0 + 4.0 * np.log(GRID / np.maximum(6 * GRID - i, 1.0)),
+        ),
+    )
+    x = mean + spread
+    x = x[(x > -bound) & (x < bound)]
+    reach = 3.0 + 4.0 * math.log(GRID)
+    ends = ([-bound] if -bound > mean - reach else [], [bound] if bound < mean + reach else [])
+    x = np.concatenate((ends[0], x, ends[1]))
+    points = np.empty(max(0, 2 * len(x) - 1))
+    points[0::2], points[1::2] = x, (x[:-1] + x[1:]) / 2.0
+    width = np.diff(x) / 6.0
+    weights = np.zeros(len(points))
+    weights[0:-1:2] += width
+    weights[2::2] += width
+    weights[1::2] += 4.0 * width
+    return points, weights
 
 
 def stagewise_pvalue(
