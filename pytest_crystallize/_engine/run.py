@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from time import perf_counter
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -80,12 +80,24 @@ class RunPlan:
         self.cache = cache
         self._codes: dict[int, CodePrint] = {}  # per process: it holds module namespaces
         self.upstream = Upstream(plan_for or self._upstream_plan)
+        self.indices: list[int] | None = None  # of the plan a restricted() copy was made from
 
     def _upstream_plan(self, producer: Experiment) -> RunPlan:
         return RunPlan(producer, cache=self.cache if self.cache is not None else "default")
 
     def __len__(self) -> int:
         return len(self.runs)
+
+    def restricted(self, indices: Sequence[int]) -> RunPlan:
+        """This plan's runs ``indices`` only, in that order: run ``j`` of the copy is run
+        ``indices[j]`` here (``indices`` maps back). It shares this plan's caches, hooks and
+        upstream, executes, describes and pickles like it, so every execution plugin runs it
+        unchanged (a pytest chunk's replicates of one condition)."""
+        self._hook_callers()  # made once, shared by the copies
+        view = copy.copy(self)
+        view.runs = [self.runs[i] for i in indices]
+        view.indices = list(indices)
+        return view
 
     def describe(self, index: int) -> tuple[str, int]:
         """``(condition, replicate)`` of run ``index``."""
