@@ -167,7 +167,7 @@ class ParallelExecution(BasePlugin):
         key = f"{os.getpid()}-{os.urandom(8).hex()}"  # unique per run(), never reused
         if self.executor is not None:
             return self._gather(self.executor, plan, workers, progress, lambda i: (key, blob, i))
-        context = multiprocessing.get_context(self.mp_context or _default_start_method())
+        context = multiprocessing.get_context(self.mp_context or default_start_method())
         with concurrent.futures.ProcessPoolExecutor(
             workers, mp_context=context, initializer=install, initargs=(key, blob)
         ) as pool:
@@ -183,17 +183,18 @@ class ParallelExecution(BasePlugin):
     ) -> list[RunResult]:
         results: list[RunResult | None] = [None] * len(plan)
         for chunk, done in run_on(pool, range(len(plan)), workers, args):
-            if isinstance(done, Exception):
-                first = plan.describe(chunk[0])
-                msg = (
-                    f"experiment {plan.experiment.artifact_name!r}: a worker failed while "
-                    f"running runs {chunk[0]}-{chunk[-1]} (from condition {first[0]!r}, "
-                    f"replicate {first[1]}): {type(done).__name__}: {done}"
-                )
-                raise RuntimeError(msg) from done
-            for index, result in zip(chunk, done, strict=True):
-                results[index] = result
-            progress.advance(len(chunk))
+            if isinstance(done, list):
+                for index, result in zip(chunk, done, strict=True):
+                    results[index] = result
+                progress.advance(len(chunk))
+                continue
+            first = plan.describe(chunk[0])
+            msg = (
+                f"experiment {plan.experiment.artifact_name!r}: a worker failed while "
+                f"running runs {chunk[0]}-{chunk[-1]} (from condition {first[0]!r}, "
+                f"replicate {first[1]}): {type(done).__name__}: {done}"
+            )
+            raise RuntimeError(msg) from done
         return [r for r in results if r is not None]
 
     def _threads(self, plan: RunPlan, workers: int, progress: _Progress) -> list[RunResult]:
@@ -249,7 +250,7 @@ def _is_executor(value: object) -> bool:
     return isinstance(value, concurrent.futures.Executor)
 
 
-def _default_start_method() -> str:
+def default_start_method() -> str:
     """``fork`` where it is safe (POSIX, one thread), else ``spawn``.
 
     ``fork`` lets unguarded ``__main__`` scripts use process execution; with other threads
