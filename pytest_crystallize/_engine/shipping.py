@@ -120,18 +120,27 @@ def run_on(
             future.cancel()
 
 
-def lost_runs(plan: RunPlan, indices: Sequence[int], exc: Exception) -> list[RunResult]:
-    """The results of runs whose worker failed (died, or could not take them): each records
-    the worker's error, so the runs count as failed and nothing else is lost."""
+def lost_runs(plan: RunPlan, indices: Sequence[int], exc: Exception, where: str) -> list[RunResult]:
+    """The results of runs whose worker (of ``where``: a pool, a cluster) failed: it died, or
+    could not take them. Each records the worker's error, so the runs count as failed and
+    nothing else is lost."""
+    described = [plan.describe(index) for index in indices]
+    replicates = ", ".join(str(replicate) for _, replicate in described)
+    conditions = ", ".join(repr(c) for c in dict.fromkeys(c for c, _ in described))
+    message = (
+        f"experiment {plan.experiment.artifact_name!r}: the worker running condition "
+        f"{conditions}, replicates {replicates} died or failed: {exc}"
+    )
     results = []
-    for index in indices:
-        condition, replicate = plan.describe(index)
-        seed = plan.runs[index][2]
-        error = RunError.from_exception(exc, condition, replicate, "worker", type(exc).__name__)
-        results.append(RunResult(condition, replicate, seed, {}, (), _strip(error)))
+    for index, (condition, replicate) in zip(indices, described, strict=True):
+        error = RunError(
+            condition=condition,
+            replicate=replicate,
+            stage="worker",
+            where=where,
+            exc_type=type(exc).__qualname__,
+            message=message,
+            traceback="",  # the executor's frames, not the user's: the message says it all
+        )
+        results.append(RunResult(condition, replicate, plan.runs[index][2], {}, (), error))
     return results
-
-
-def _strip(error: RunError) -> RunError:
-    """A worker's error without the exception object, which may hold a whole pool."""
-    return replace(error, exception=None)

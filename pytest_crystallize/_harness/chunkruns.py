@@ -162,8 +162,10 @@ class _Target:
         pool: concurrent.futures.Executor,
         workers: int,
         args: Callable[[list[int]], tuple[str, bytes | None, list[int]]],
+        where: str,
         forget: Callable[[], None] | None = None,
     ) -> None:
+        self.where = where  # what the runs went to, for a failed worker's error
         self.pool = pool
         self.workers = workers
         self.args = args
@@ -182,7 +184,7 @@ def _shipped(
             if isinstance(done, Exception):  # the worker died or could not take the runs
                 if isinstance(done, concurrent.futures.process.BrokenProcessPool):
                     _forget(target)
-                done = lost_runs(plan, chunk, done)
+                done = lost_runs(plan, chunk, done, target.where)
             for run, result in zip(chunk, done, strict=True):
                 by_index[run] = result
                 tally.ran(result.replicate, result)
@@ -234,7 +236,8 @@ def _target(item: Chunk, plan: RunPlan, plugin: BasePlugin, dask: str | None) ->
         client = _client(item, plan, plugin, dask)
         blob = ship.blob
         executor = client.get_executor()  # type: ignore[no-untyped-call]
-        return _Target(executor, worker_slots(client), lambda i: (ship.key, blob, i))
+        where = f"Dask cluster {getattr(client.scheduler, 'address', '')}".rstrip()
+        return _Target(executor, worker_slots(client), lambda i: (ship.key, blob, i), where)
     if not isinstance(plugin, ParallelExecution):
         return None
     if plugin.executor is not None:
@@ -242,7 +245,8 @@ def _target(item: Chunk, plan: RunPlan, plugin: BasePlugin, dask: str | None) ->
             return None
         blob = ship.blob
         workers = plugin.max_workers or os.cpu_count() or 1
-        return _Target(plugin.executor, workers, lambda i: (ship.key, blob, i))
+        where = type(plugin.executor).__name__
+        return _Target(plugin.executor, workers, lambda i: (ship.key, blob, i), where)
     if plugin.executor_type != "process":
         return None
     workers = plugin.max_workers or os.cpu_count() or 1
@@ -257,7 +261,7 @@ def _target(item: Chunk, plan: RunPlan, plugin: BasePlugin, dask: str | None) ->
     def forget() -> None:
         ship.pool = None
 
-    return _Target(ship.pool, workers, lambda i: (ship.key, None, i), forget)
+    return _Target(ship.pool, workers, lambda i: (ship.key, None, i), "process pool", forget)
 
 
 def _client(item: Chunk, plan: RunPlan, plugin: BasePlugin, dask: str | None) -> Client:
