@@ -27,7 +27,12 @@ import pytest
 
 from .._engine.dask import DaskExecution, open_client, worker_slots
 from .._engine.errors import CrystallizeError
-from .._engine.execution import ParallelExecution, SerialExecution, default_start_method
+from .._engine.execution import (
+    ParallelExecution,
+    SerialExecution,
+    default_start_method,
+    preload_numpy,
+)
 from .._engine.plugins import BasePlugin, overrides
 from .._engine.shipping import install, lost_runs, pickle_plan, run_on
 from .progress import note_run
@@ -141,6 +146,7 @@ def _in_process(
 ) -> list[RunResult]:
     """The plugin's own loop over a view of the chunk's runs."""
     experiment = plan.experiment
+    preload_numpy()  # a plugin of the user's may start runs on threads of its own
     view = plan.restricted(indices, lambda j, outcome: tally.ran(view.runs[j][1], outcome))
     results = experiment.plugin_manager().hook.run_experiment_loop(experiment=experiment, plan=view)
     if not isinstance(results, list) or len(results) != len(indices):
