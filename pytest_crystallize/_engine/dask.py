@@ -7,8 +7,10 @@ installed once per Dask worker process, slices of runs go through ``client.get_e
 
 from __future__ import annotations
 
+import importlib
 import re
 import socket
+import sys
 from typing import TYPE_CHECKING, Any
 
 from .errors import CrystallizeUsageError
@@ -68,6 +70,13 @@ def open_client(address: str | None, client_kwargs: dict[str, Any], where: str) 
     except (OSError, TimeoutError) as exc:
         msg = f"{where}: cannot connect to the Dask scheduler at {address!r}: {exc}"
         raise CrystallizeUsageError(msg) from exc
+
+
+def reload_module(name: str) -> None:
+    """On a worker: import module ``name`` again if it was imported (a file sent again)."""
+    module = sys.modules.get(name)
+    if module is not None:
+        importlib.reload(module)
 
 
 def worker_slots(client: Client) -> int:

@@ -125,11 +125,12 @@ def lost_runs(plan: RunPlan, indices: Sequence[int], exc: Exception, where: str)
     could not take them. Each records the worker's error, so the runs count as failed and
     nothing else is lost."""
     described = [plan.describe(index) for index in indices]
-    replicates = ", ".join(str(replicate) for _, replicate in described)
+    numbers = [str(replicate) for _, replicate in described]
+    replicates = f"replicate{'s' if len(numbers) > 1 else ''} {', '.join(numbers)}"
     conditions = ", ".join(repr(c) for c in dict.fromkeys(c for c, _ in described))
     message = (
         f"experiment {plan.experiment.artifact_name!r}: the worker running condition "
-        f"{conditions}, replicates {replicates} died or failed: {exc}"
+        f"{conditions}, {replicates} died or failed: {exc}"
     )
     results = []
     for index, (condition, replicate) in zip(indices, described, strict=True):

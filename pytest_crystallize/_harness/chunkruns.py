@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import pytest
 
-from .._engine.dask import DaskExecution, open_client, worker_slots
+from .._engine.dask import DaskExecution, open_client, reload_module, worker_slots
 from .._engine.errors import CrystallizeError
 from .._engine.execution import (
     ParallelExecution,
@@ -295,10 +295,20 @@ _SHARED = pytest.StashKey[set[tuple[Any, Path]]]()
 
 def _share_module(client: Client, path: Path) -> None:
     """Send an experiment file that is a top-level module to the cluster's workers, which
-    unpickle its steps by module name (a package's modules must be importable there)."""
+    unpickle its steps by module name (a package's modules must be importable there). They
+    import it again: a long-lived cluster may hold an older version of the file."""
     module = sys.modules.get(path.stem)
-    if module is not None and getattr(module, "__file__", None) == str(path):
-        client.upload_file(str(path), load=False)
+    if module is None or getattr(module, "__file__", None) != str(path):
+        return
+    for attempt in (1, 2):
+        try:
+            client.upload_file(str(path), load=False)
+            client.run(reload_module, path.stem)  # type: ignore[no-untyped-call]
+        except OSError:  # a worker died meanwhile (distributed's CommClosedError): again
+            if attempt == 2:
+                raise
+        else:
+            return
 
 
 def close_pools(config: pytest.Config) -> None:
