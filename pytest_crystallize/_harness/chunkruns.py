@@ -303,7 +303,7 @@ def _share_module(client: Client, path: Path) -> None:
     for attempt in (1, 2):
         try:
             client.upload_file(str(path), load=False)
-            client.run(reload_module, path.stem)  # type: ignore[no-untyped-call]
+            client.run(reload_module, path.stem)
         except OSError:  # a worker died meanwhile (distributed's CommClosedError): again
             if attempt == 2:
                 raise
