@@ -267,3 +267,50 @@ def test_a_step_that_cannot_go_to_worker_processes_fails_its_chunks_with_the_shi
     result.stdout.fnmatch_lines(
         ["*ShippingError: experiment 'demo' cannot be sent to worker processes: step 'local'*"]
     )
+
+
+def with_step(plugin: str, body: str) -> str:
+    """The experiment with ``plugin`` and a step ``custom`` running ``body`` first."""
+    lines = [
+        "@pipeline_step()",
+        "def custom(value, ctx, *, delta=0.0):",
+        "    import random, time",
+        textwrap.indent(textwrap.dedent(body).strip(), "    "),
+        '    return value + delta, {"score": value + delta}',
+    ]
+    step = "\n" + "\n".join(lines) + "\n"
+    return source(plugin, "custom()").replace("\ndemo = (", step + "\n\ndemo = (")
+
+
+@EITHER_WAY
+def test_runs_on_threads_drawing_from_the_global_random_get_the_scripts_warning(
+    ourtester: pytest.Pytester, dist: list[str]
+) -> None:
+    ourtester.makepyfile(
+        experiment_demo=with_step("ParallelExecution(max_workers=2)", "random.random()")
+    )
+    result = ourtester.runpytest("--crystallize", "-W", "default::RuntimeWarning", *dist)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "*RuntimeWarning: experiment 'demo': a run on a thread drew numbers from the global "
+            "`random` module, which all threads share*"
+        ]
+    )
+
+
+@EITHER_WAY
+def test_a_run_that_times_out_on_a_thread_stops_its_chunk_without_waiting_for_it(
+    ourtester: pytest.Pytester, dist: list[str]
+) -> None:
+    hang = """
+        if ctx["condition"] == "boost" and ctx["replicate"] == 3:
+            time.sleep(4)
+    """
+    ourtester.makepyfile(experiment_demo=with_step("ParallelExecution(max_workers=2)", hang))
+    result = ourtester.runpytest("--crystallize", "--timeout", "1", "-rE", *dist)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("errors") == 1, outcomes
+    result.stdout.fnmatch_lines(
+        ["*replicate 3 of condition 'boost' stopped (pytest.fail: Timeout*), so its chunk's*"]
+    )

@@ -213,6 +213,7 @@ class ParallelExecution(BasePlugin):
         with _GlobalRandomWatch(plan) as watch:
             pool = self.executor or concurrent.futures.ThreadPoolExecutor(workers, "crystallize")
             futures: list[concurrent.futures.Future[list[RunResult]]] = []
+            finished = False
             try:
                 for chunk in split_runs(range(len(plan)), workers):
                     futures.append(pool.submit(run, chunk))
@@ -220,11 +221,12 @@ class ParallelExecution(BasePlugin):
                     done = future.result()
                     results.extend(done)
                     progress.advance(len(done))
+                finished = True
             finally:
                 for future in futures:  # a run that raised (pytest.skip, an interrupt) stops
                     future.cancel()  # the others not started yet
-                if pool is not self.executor:
-                    pool.shutdown()
+                if pool is not self.executor:  # a timeout does not wait for a hung run
+                    pool.shutdown(wait=finished, cancel_futures=True)
         return results
 
     def __repr__(self) -> str:

@@ -135,7 +135,8 @@ def run_chunk(
         else:
             item.results = _shipped(plan, indices, target, tally)
     except BaseException as exc:
-        replicate, why = tally.stop or (next(r for r in replicates if r not in tally.done), exc)
+        pending = [r for r in replicates if r not in tally.done] or [replicates[-1]]
+        replicate, why = tally.stop or (pending[0], exc)
         item.results = []
         item.stopped = [replicate, *stop_reason(why)]
         raise
