@@ -94,9 +94,8 @@ class _Tally:
             self.failed += outcome.error is not None
             if self.progress is not None:
                 self.progress.advance()
-            note_run(
-                cast("pytest.Item", self.item), len(self.done), self.failed
-            )  # progress lines in logs (CI)
+            item = cast("pytest.Item", self.item)
+            note_run(item, len(self.done), self.failed)  # progress lines in logs (CI)
 
 
 def execution_plugin(experiment: Experiment) -> BasePlugin:
