@@ -51,6 +51,7 @@ if _typing.TYPE_CHECKING:
     from ._engine.context import FrozenMetrics as FrozenMetrics
     from ._engine.context import LoggingContext as LoggingContext
     from ._engine.context import standalone_context as standalone_context
+    from ._engine.dask import DaskExecution as DaskExecution
     from ._engine.errors import ContextMutationError as ContextMutationError
     from ._engine.errors import CrystallizeError as CrystallizeError
     from ._engine.errors import CrystallizeUsageError as CrystallizeUsageError
@@ -132,6 +133,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "PipelineExecutionError",
         "ShippingError",
     ),
+    "._engine.dask": ("DaskExecution",),
     "._engine.execution": (
         "AsyncExecution",
         "ParallelExecution",

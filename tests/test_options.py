@@ -90,6 +90,16 @@ CASES: dict[str, Case] = {
         "5", 5.0, ("--crystallize-progress-interval", "0"), 0.0, "-1"
     ),
     "crystallize_sequential": Case("off", "off", ("--crystallize-sequential", "3"), 3, "1"),
+    "crystallize_executor": Case(
+        "serial", "serial", ("--crystallize-executor", "plugin"), "plugin", "threads"
+    ),
+    "crystallize_dask": Case(
+        "tcp://ini-host:8786",
+        "tcp://ini-host:8786",
+        ("--crystallize-dask", "cli-host:8786"),
+        "cli-host:8786",
+        "http//nowhere",
+    ),
 }
 CLI_ROWS = sorted(name for name, option in OPTIONS.items() if option.cli)
 

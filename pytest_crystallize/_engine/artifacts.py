@@ -79,7 +79,9 @@ class ArtifactPlugin(BasePlugin):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.update(_hold=None, _mutex=None)
+        # A worker elsewhere (a Dask worker started in another directory) writes relative
+        # paths where the sender's current directory is, and reports them as the sender sees them.
+        state.update(_hold=None, _mutex=None, _sender_cwd=os.getcwd())
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -198,8 +200,10 @@ class ArtifactPlugin(BasePlugin):
         if folder not in self._checked:
             contained(self.root(), folder, self._owner(experiment))
             self._checked.add(folder)
+        sender = self.__dict__.get("_sender_cwd")
+        target = folder if sender is None or folder.is_absolute() else Path(sender) / folder
         for name, data in files.items():
-            write_atomic(folder / name, data)
+            write_atomic(target / name, data)
         return {name: str(folder / name) for name in files}
 
     def after_run(self, experiment: Experiment, result: Result) -> None:

@@ -6,20 +6,17 @@ plain data, so nothing a run produced is lost whichever executor ran it.
 
 from __future__ import annotations
 
-import math
 import os
-import pickle
 import random
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .errors import CrystallizeUsageError, ShippingError
+from .errors import CrystallizeUsageError
 from .plugins import BasePlugin
 from .seeds import default_seed_function
+from .shipping import Args, install, pickle_plan, run_on, split_runs
 
 if TYPE_CHECKING:
     import concurrent.futures  # lazy: only these executors need it; a serial run never pays
@@ -109,75 +106,6 @@ class AsyncExecution(BasePlugin):
         return f"AsyncExecution(max_concurrency={self.max_concurrency!r})"
 
 
-# --- process workers: the plan is installed once per worker ---------------------------------
-
-_INSTALLED: dict[str, RunPlan] = {}
-_KEEP_INSTALLED = 4  # a worker of a long-lived executor keeps the newest few plans only
-
-
-def _install(key: str, blob: bytes) -> None:
-    while len(_INSTALLED) >= _KEEP_INSTALLED:
-        del _INSTALLED[next(iter(_INSTALLED))]
-    _INSTALLED[key] = pickle.loads(blob)
-
-
-def _run_chunk(key: str, blob: bytes | None, indices: Sequence[int]) -> list[RunResult]:
-    plan = _INSTALLED.get(key)
-    if plan is None:
-        if blob is None:
-            msg = f"worker {os.getpid()} has no experiment installed under {key!r}"
-            raise RuntimeError(msg)
-        _install(key, blob)
-        plan = _INSTALLED[key]
-    results = [plan.execute(i) for i in indices]
-    return [_shippable(r) for r in results]
-
-
-def _shippable(result: RunResult) -> RunResult:
-    error = result.error
-    if error is None or error.exception is None:
-        return result
-    try:
-        pickle.dumps(error.exception)
-    except Exception:  # an exception that cannot travel back: keep its text only
-        return replace(result, error=replace(error, exception=None))
-    return result
-
-
-def _describe_unpicklable(plan: RunPlan) -> str:
-    """Find the first part of the experiment that cannot be pickled, for the error message."""
-    exp = plan.experiment
-    parts: list[tuple[str, Any]] = [(f"data source {exp.datasource.name!r}", exp.datasource)]
-    parts += [(f"step {s.name!r}", s) for s in exp.steps]
-    parts += [(f"treatment {t.name!r}", t) for t in exp.treatments]
-    parts += [(f"plugin {type(p).__name__}", p) for p in exp.plugins]
-    parts += [(f"initial_ctx[{k!r}]", v) for k, v in exp.initial_ctx.items()]
-    for label, part in parts:
-        try:
-            pickle.dumps(part)
-        except Exception as exc:
-            return f"{label} ({type(exc).__name__}: {exc})"
-    return "an unidentified part"
-
-
-def _pickle_plan(plan: RunPlan) -> bytes:
-    try:
-        return pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:
-        culprit = _describe_unpicklable(plan)
-        msg = (
-            f"experiment {plan.experiment.artifact_name!r} cannot be sent to worker processes: "
-            f"{culprit} cannot be pickled. Define steps, data sources, treatments and plugins at "
-            f"module level (no lambdas or nested functions), or use executor_type='thread'"
-        )
-        raise ShippingError(msg) from exc
-
-
-def _chunks(count: int, workers: int) -> list[range]:
-    size = max(1, math.ceil(count / (workers * 4)))
-    return [range(i, min(i + size, count)) for i in range(0, count, size)]
-
-
 class ParallelExecution(BasePlugin):
     """Executes runs concurrently on threads, processes, or any ``concurrent.futures.Executor``.
 
@@ -235,17 +163,15 @@ class ParallelExecution(BasePlugin):
             self.executor is None and self.executor_type == "thread"
         ):
             return self._threads(plan, workers, progress)
-        blob = _pickle_plan(plan)
+        blob = pickle_plan(plan)
         key = f"{os.getpid()}-{os.urandom(8).hex()}"  # unique per run(), never reused
         if self.executor is not None:
-            return self._gather(
-                self.executor, plan, workers, progress, lambda idx: (key, blob, idx)
-            )
-        context = multiprocessing.get_context(self.mp_context or _default_start_method())
+            return self._gather(self.executor, plan, workers, progress, lambda i: (key, blob, i))
+        context = multiprocessing.get_context(self.mp_context or default_start_method())
         with concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_install, initargs=(key, blob)
+            workers, mp_context=context, initializer=install, initargs=(key, blob)
         ) as pool:
-            return self._gather(pool, plan, workers, progress, lambda idx: (key, None, idx))
+            return self._gather(pool, plan, workers, progress, lambda i: (key, None, i))
 
     def _gather(
         self,
@@ -253,30 +179,22 @@ class ParallelExecution(BasePlugin):
         plan: RunPlan,
         workers: int,
         progress: _Progress,
-        args: Callable[[list[int]], tuple[str, bytes | None, list[int]]],
+        args: Args,
     ) -> list[RunResult]:
-        futures = {
-            pool.submit(_run_chunk, *args(list(chunk))): chunk
-            for chunk in _chunks(len(plan), workers)
-        }
-        import concurrent.futures  # lazy: only these executors need it; a serial run never pays
-
         results: list[RunResult | None] = [None] * len(plan)
-        for future in concurrent.futures.as_completed(futures):
-            chunk = futures[future]
-            try:
-                done = future.result()
-            except Exception as exc:
-                first = plan.describe(chunk[0])
-                msg = (
-                    f"experiment {plan.experiment.artifact_name!r}: a worker failed while "
-                    f"running runs {chunk[0]}-{chunk[-1]} (from condition {first[0]!r}, "
-                    f"replicate {first[1]}): {type(exc).__name__}: {exc}"
-                )
-                raise RuntimeError(msg) from exc
-            for index, result in zip(chunk, done, strict=True):
-                results[index] = result
-            progress.advance(len(chunk))
+        for chunk, done in run_on(pool, range(len(plan)), workers, args):
+            if isinstance(done, list):
+                for index, result in zip(chunk, done, strict=True):
+                    results[index] = result
+                progress.advance(len(chunk))
+                continue
+            first = plan.describe(chunk[0])
+            msg = (
+                f"experiment {plan.experiment.artifact_name!r}: a worker failed while "
+                f"running runs {chunk[0]}-{chunk[-1]} (from condition {first[0]!r}, "
+                f"replicate {first[1]}): {type(done).__name__}: {done}"
+            )
+            raise RuntimeError(msg) from done
         return [r for r in results if r is not None]
 
     def _threads(self, plan: RunPlan, workers: int, progress: _Progress) -> list[RunResult]:
@@ -284,7 +202,7 @@ class ParallelExecution(BasePlugin):
 
         preload_numpy()
 
-        def run(indices: range) -> list[RunResult]:
+        def run(indices: list[int]) -> list[RunResult]:
             done = []
             for index in indices:
                 done.append(plan.execute(index))
@@ -294,15 +212,21 @@ class ParallelExecution(BasePlugin):
         results: list[RunResult] = []
         with _GlobalRandomWatch(plan) as watch:
             pool = self.executor or concurrent.futures.ThreadPoolExecutor(workers, "crystallize")
+            futures: list[concurrent.futures.Future[list[RunResult]]] = []
+            finished = False
             try:
-                futures = [pool.submit(run, chunk) for chunk in _chunks(len(plan), workers)]
+                for chunk in split_runs(range(len(plan)), workers):
+                    futures.append(pool.submit(run, chunk))
                 for future in futures:
                     done = future.result()
                     results.extend(done)
                     progress.advance(len(done))
+                finished = True
             finally:
-                if pool is not self.executor:
-                    pool.shutdown()
+                for future in futures:  # a run that raised (pytest.skip, an interrupt) stops
+                    future.cancel()  # the others not started yet
+                if pool is not self.executor:  # a timeout does not wait for a hung run
+                    pool.shutdown(wait=finished, cancel_futures=True)
         return results
 
     def __repr__(self) -> str:
@@ -328,7 +252,7 @@ def _is_executor(value: object) -> bool:
     return isinstance(value, concurrent.futures.Executor)
 
 
-def _default_start_method() -> str:
+def default_start_method() -> str:
     """``fork`` where it is safe (POSIX, one thread), else ``spawn``.
 
     ``fork`` lets unguarded ``__main__`` scripts use process execution; with other threads

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from time import perf_counter
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -80,12 +80,32 @@ class RunPlan:
         self.cache = cache
         self._codes: dict[int, CodePrint] = {}  # per process: it holds module namespaces
         self.upstream = Upstream(plan_for or self._upstream_plan)
+        self.indices: list[int] | None = None  # of the plan a restricted() copy was made from
+        self.watch: Callable[[int, RunResult | BaseException], None] | None = None
 
     def _upstream_plan(self, producer: Experiment) -> RunPlan:
         return RunPlan(producer, cache=self.cache if self.cache is not None else "default")
 
     def __len__(self) -> int:
         return len(self.runs)
+
+    def restricted(
+        self,
+        indices: Sequence[int],
+        watch: Callable[[int, RunResult | BaseException], None] | None = None,
+    ) -> RunPlan:
+        """This plan's runs ``indices`` only, in that order: run ``j`` of the copy is run
+        ``indices[j]`` here (``indices`` maps back). It shares this plan's caches, hooks and
+        upstream, executes, describes and pickles like it, so every execution plugin runs it
+        unchanged (a pytest chunk's replicates of one condition). ``watch(j, outcome)`` is
+        told of each run's result, or what it raised, in the thread that ran it (in this
+        process only: it does not travel)."""
+        self._hook_callers()  # made once, shared by the copies
+        view = copy.copy(self)
+        view.runs = [self.runs[i] for i in indices]
+        view.indices = list(indices)
+        view.watch = watch
+        return view
 
     def describe(self, index: int) -> tuple[str, int]:
         """``(condition, replicate)`` of run ``index``."""
@@ -99,6 +119,11 @@ class RunPlan:
         state["experiment"] = exp
         state["_hooks"] = None
         state["_codes"] = {}
+        state["watch"] = None
+        if self.upstream.plan_for != self._upstream_plan:  # a session's own: not for workers
+            upstream = Upstream(self._upstream_plan)
+            upstream.known.update(self.upstream.known)
+            state["upstream"] = upstream
         return state
 
     def _hook_callers(self) -> tuple[Any, Any, Any, Any]:
@@ -119,7 +144,19 @@ class RunPlan:
 
     def execute(self, index: int) -> RunResult:
         """Perform run ``index`` here and return its result (failures are recorded)."""
+        if self.watch is not None:
+            return self._watched(index)
         result: RunResult = self._drive(self._arun(index))[0]
+        return result
+
+    def _watched(self, index: int) -> RunResult:
+        assert self.watch is not None  # the caller checked
+        try:
+            result: RunResult = self._drive(self._arun(index))[0]
+        except BaseException as exc:  # a skip, a timeout, an interrupt: the watcher is told
+            self.watch(index, exc)
+            raise
+        self.watch(index, result)
         return result
 
     def execute_keeping(self, index: int) -> tuple[RunResult, dict[str, bytes]]:
@@ -135,7 +172,14 @@ class RunPlan:
 
     async def aexecute(self, index: int) -> RunResult:
         """Like :meth:`execute`, awaited in the running event loop."""
-        result: RunResult = (await self._arun(index))[0]
+        try:
+            result: RunResult = (await self._arun(index))[0]
+        except BaseException as exc:
+            if self.watch is not None:
+                self.watch(index, exc)
+            raise
+        if self.watch is not None:
+            self.watch(index, result)
         return result
 
     def apply(self, *, data: Any, seed: int | None, use_data: bool) -> Any:

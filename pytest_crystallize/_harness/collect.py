@@ -30,8 +30,8 @@ from .._engine.experiment import Experiment
 from .._engine.run import RunPlan
 from .._engine.runs import RunError, RunResult
 from .._engine.steps import PipelineStep
+from .chunkruns import close_pools, run_chunk
 from .looks import decided_look, decision_skip
-from .progress import note_run
 from .stepcache import CACHE_ROOT
 from .terminal import RUNS_ATTR, LiveProgress
 
@@ -270,6 +270,7 @@ def _runtime(config: pytest.Config, experiment: Experiment) -> _Runtime:
 
 
 def teardown_runtimes(config: pytest.Config) -> None:
+    close_pools(config)
     for runtime in config.stash.get(_RUNTIMES, {}).values():
         runtime.teardown()
 
@@ -314,23 +315,8 @@ class ChunkItem(pytest.Item):
 
     def runtest(self) -> None:
         runtime = _runtime(self.config, self.experiment)
-        conditions = len(runtime.plan.conditions)
-        index = self.condition.index
-        progress = runtime.progress
-        self.results = []
         self.stopped = None
-        failed = 0
-        for replicate in self.replicates:
-            try:
-                result = runtime.plan.execute(replicate * conditions + index)
-            except BaseException as exc:  # a skip, pytest.fail, a timeout, sys.exit, Ctrl-C
-                self.stopped = [replicate, *stop_reason(exc)]
-                raise
-            self.results.append(result)
-            if progress is not None:
-                progress.advance()
-            failed += result.error is not None
-            note_run(self, len(self.results), failed)  # progress lines in logs (CI)
+        run_chunk(self, runtime.plan, runtime.progress, self.replicates, self.condition.index)
         errors = [r.error for r in self.results if r.error is not None]
         if errors:
             raise ChunkFailed(errors)
@@ -362,22 +348,6 @@ class ChunkItem(pytest.Item):
 # A chunk stopped by an exception that is not the user's code failing ([replicate, kind,
 # reason] on its call report): its other replicates never ran, so no verdict can be given.
 STOPPED_ATTR = "crystallize_stopped"
-
-
-def stop_reason(exc: BaseException) -> tuple[str, str]:
-    """``(kind, reason)`` of what stopped a replicate: ``"skipped"`` for pytest.skip, else
-    ``"stopped"`` (pytest.fail or xfail, a timeout, sys.exit, an interrupt)."""
-    message = str(getattr(exc, "msg", None) or exc)
-    if isinstance(exc, pytest.skip.Exception):
-        return "skipped", message or "skipped"
-    if isinstance(exc, SystemExit):
-        return "stopped", f"sys.exit({exc.code!r})"
-    kind: dict[type[BaseException], str] = {
-        pytest.fail.Exception: "pytest.fail",
-        pytest.xfail.Exception: "pytest.xfail",
-    }
-    name = kind.get(type(exc), type(exc).__name__)
-    return "stopped", f"{name}: {message}" if message else name
 
 
 # The verdicts a chunk runs for ([[hypothesis, treatment, xfail], ...], xfail being None or

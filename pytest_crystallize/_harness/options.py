@@ -44,6 +44,13 @@ def _baseline_name(text: str) -> str:
     return text
 
 
+def _dask_address(text: str) -> str:
+    """A Dask scheduler address such as ``tcp://host:8786``."""
+    from .._engine.dask import check_address  # deferred: only when the option is given
+
+    return check_address(text)
+
+
 _GATE_FLAG = "--crystallize-compare-fail "
 
 
@@ -259,6 +266,23 @@ OPTIONS: dict[str, Option] = {
             default=30.0,
             parse=parsers.seconds,
             metavar="SECONDS",
+        ),
+        Option(
+            "crystallize_executor",
+            "choice",
+            "how a chunk runs its replicates: plugin (default) with the experiment's execution "
+            "plugin (threads, processes, async, Dask...), or serial, one after another, for "
+            "debugging",
+            default="plugin",
+            choices=("plugin", "serial"),
+        ),
+        Option(
+            "crystallize_dask",
+            "value",
+            "run every chunk's replicates on the Dask cluster of the scheduler at ADDRESS "
+            "(needs pip install 'pytest-crystallize[dask]')",
+            parse=_dask_address,
+            metavar="ADDRESS",
         ),
         Option(
             "crystallize_cache_max_mb",
