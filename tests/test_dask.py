@@ -242,8 +242,14 @@ def test_a_dask_worker_that_dies_fails_the_runs_it_held_naming_them(
         ]
     )
     outcomes = result.parseoutcomes()
-    assert outcomes["failed"] == 1, outcomes  # the chunk of replicate 1; the others passed
     assert outcomes["errors"] == 1, outcomes  # the verdict
+    # The chunk of replicate 1 fails, and any other whose runs the dying worker held then
+    # (another process's, under xdist), each naming its runs; the others pass.
+    assert outcomes["failed"] >= 1, outcomes
+    assert outcomes["failed"] + outcomes.get("passed", 0) == (8 if dist == TWO_WORKERS else 2)
+    lost = [line for line in result.outlines if line.startswith("replicate ")]
+    assert len(lost) >= outcomes["failed"], lost
+    assert all(" died or failed: " in line for line in lost), lost
 
 
 def test_an_unreachable_scheduler_fails_the_chunks_naming_the_option_and_address(
