@@ -25,16 +25,10 @@ from .._report.judge import judge
 from .._report.planning import planned
 from .._store.baselines import baseline_path, parse_gate, saved_experiments
 from .._store.compare import Comparing
-from .collect import (
-    STOPPED_ATTR,
-    VERDICTS_ATTR,
-    artifact_session,
-    chunk_layout,
-    prepare_artifact_dirs,
-    worker_count,
-)
+from .collect import STOPPED_ATTR, VERDICTS_ATTR, artifact_session, prepare_artifact_dirs
 from .documents import document, write_documents
 from .files import load_experiments
+from .layout import session_layout
 from .looks import is_decision_skip, judge_at, next_look, prepare_looks
 from .reports import send
 from .terminal import RUNS_ATTR
@@ -108,7 +102,7 @@ class VerdictBoard:
         if experiment is None:
             return None
         conditions = [c for c, _ in experiment.conditions()]
-        layout = chunk_layout(experiment, len(conditions), worker_count(self.config))
+        layout = session_layout(self.config, experiment, len(conditions))
         names = {f"{key}::{c}::chunk-{k}": (c, k) for c in conditions for k in range(len(layout))}
         chunks = {n: (c, layout[k][1]) for n, (c, k) in names.items()}
         looks = {n: layout[k][0] for n, (c, k) in names.items()}

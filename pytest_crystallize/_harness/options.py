@@ -193,6 +193,22 @@ OPTIONS: dict[str, Option] = {
             metavar="PATH",
         ),
         Option(
+            "crystallize_shard",
+            "value",
+            "run the K-th of N shares of the replicates (one CI job each) and write their runs "
+            "to --crystallize-json for --crystallize-merge; no verdict is judged here",
+            parse=parsers.shard,
+            metavar="K/N",
+        ),
+        Option(
+            "crystallize_merge",
+            "list",
+            "judge the runs of the shards' JSON reports (each file, or a glob such as "
+            "'shards/*.json'; repeatable) instead of running the replicates",
+            default=[],
+            metavar="PATH",
+        ),
+        Option(
             "crystallize_md",
             "value",
             "write a Markdown summary of the verdicts (also appended to $GITHUB_STEP_SUMMARY)",

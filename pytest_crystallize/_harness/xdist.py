@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from .collect import ARTIFACT_SESSION_KEY, WORKERS_KEY, artifact_session, worker_count
+from .collect import ARTIFACT_SESSION_KEY, artifact_session
+from .layout import WORKERS_KEY, worker_count
 from .looks import prepare_looks
 
 # A worker holds this many chunks: the one it runs, the next (an xdist worker needs it before
