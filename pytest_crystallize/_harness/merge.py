@@ -28,7 +28,7 @@ from .._engine.errors import CrystallizeError, CrystallizeUsageError
 from .._engine.fingerprint import definition_fingerprint, fingerprint
 from .board import VerdictBoard
 from .files import load_experiments
-from .replay import MERGE, ShardExperiment, ShardReport, read_shard, use_reports
+from .replay import MERGE, MERGE_PATHS, ShardExperiment, ShardReport, read_shard, use_reports
 
 _FLAG = "--crystallize-merge"
 _ONE_RUN = "merge the JSON reports of every shard of one sharded run"
@@ -36,7 +36,7 @@ _ONE_RUN = "merge the JSON reports of every shard of one sharded run"
 
 def merge_paths(config: pytest.Config) -> list[Path]:
     """The shard reports to merge, globs expanded (from the invocation directory, sorted);
-    stored back as absolute paths, which xdist workers receive with the options."""
+    stored as absolute paths in the options, which xdist workers receive."""
     here = config.invocation_params.dir
     paths: list[Path] = []
     for given in config.getoption(MERGE, None) or []:
@@ -54,7 +54,7 @@ def merge_paths(config: pytest.Config) -> list[Path]:
             msg = f"{_FLAG}: {str(path)!r} is given twice: give each shard's report once"
             raise CrystallizeUsageError(msg)
         seen.add(path.resolve())
-    setattr(config.option, MERGE, [str(p) for p in paths])
+    setattr(config.option, MERGE_PATHS, [str(p) for p in paths])
     return paths
 
 

@@ -44,6 +44,16 @@ def _baseline_name(text: str) -> str:
     return text
 
 
+def _shard_report(text: str) -> str:
+    """The path (or a glob) of a shard's JSON report."""
+    if not text.strip().endswith(".json"):
+        msg = (
+            f"expected the path (or a glob) of a shard's JSON report, ending in .json, got {text!r}"
+        )
+        raise ValueError(msg)
+    return text
+
+
 _GATE_FLAG = "--crystallize-compare-fail "
 
 
@@ -206,6 +216,7 @@ OPTIONS: dict[str, Option] = {
             "judge the runs of the shards' JSON reports (each file, or a glob such as "
             "'shards/*.json'; repeatable) instead of running the replicates",
             default=[],
+            parse=_shard_report,
             metavar="PATH",
         ),
         Option(

@@ -10,6 +10,7 @@ once, the session's owner has checked them before anything ran.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from .._engine.errors import CrystallizeUsageError
 from .._engine.runs import RunResult
 
 MERGE = "crystallize_merge"
+MERGE_PATHS = "crystallize_merge_paths"  # the files, globs expanded (:mod:`.merge`)
 # How a unit ended: every run came back (some may have failed), or it stopped: a step called
 # pytest.skip ("skipped"), something else stopped a replicate ("stopped"), the chunk did not
 # finish (its worker crashed, its setup failed: "crashed"), the session ended first ("not run").
@@ -73,6 +75,29 @@ class ShardReport:
         return f"{self.path.name} (shard {self.index}/{self.count})"
 
 
+def portable(value: Any) -> Any:
+    """``value`` (a run's metrics) with each non-finite float as ``{"$float": "nan"}``
+    (``"inf"``, ``"-inf"``): strict JSON, read back exactly by :func:`restored`."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"$float": repr(value)}
+    if isinstance(value, list):
+        return [portable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    return value
+
+
+def restored(value: Any) -> Any:
+    """What :func:`portable` was given."""
+    if isinstance(value, list):
+        return [restored(v) for v in value]
+    if isinstance(value, dict):
+        if len(value) == 1 and "$float" in value:
+            return float(value["$float"])
+        return {k: restored(v) for k, v in value.items()}
+    return value
+
+
 def _refuse(path: Path, why: str) -> CrystallizeUsageError:
     return CrystallizeUsageError(
         f"--crystallize-merge: {str(path)!r} is not a shard report ({why}); {_HOW_TO}"
@@ -115,7 +140,7 @@ def read_shard(path: Path) -> ShardReport:
                 str(entry["fingerprint"]),
                 str(entry["definition"]),
                 units,
-                list(entry["runs"]),
+                [dict(run, metrics=restored(run["metrics"])) for run in entry["runs"]],
             )
             report.experiments[experiment.key] = experiment
     except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -187,7 +212,7 @@ _REPLAY = pytest.StashKey[Replay]()
 
 def replayed(config: pytest.Config) -> Replay | None:
     """This process's replay of the merged shards (None outside a merge): read once."""
-    paths = config.getoption(MERGE, None)
+    paths = getattr(config.option, MERGE_PATHS, None)
     if not paths:
         return None
     replay = config.stash.get(_REPLAY, None)

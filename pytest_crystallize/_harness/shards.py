@@ -24,11 +24,12 @@ import pytest
 
 from .._engine.errors import CrystallizeUsageError
 from .._engine.fingerprint import definition_fingerprint, fingerprint
+from .._engine.runs import RunResult
 from .._report.documents import environment
 from .board import VerdictBoard
 from .collect import ChunkItem, VerdictItem, experiment_of
 from .layout import shard_option, unit_ranges
-from .replay import MERGE
+from .replay import MERGE, portable
 from .tracking import Tracked
 
 UnitKey = tuple[str, str, str, int]  # file, experiment, condition, first replicate
@@ -190,7 +191,7 @@ def shard_experiment(tracked: Tracked, root: Any, shards: int) -> dict[str, Any]
         "fingerprint": fingerprint(tracked.experiment),
         "definition": definition_fingerprint(tracked.experiment),
         "units": units,
-        "runs": [r.to_json() for r in runs],
+        "runs": [dict(j, metrics=portable(j["metrics"])) for j in map(RunResult.to_json, runs)],
     }
 
 
