@@ -178,6 +178,10 @@ class ChunkFailed(CrystallizeError):
         super().__init__(f"{len(errors)} runs failed")
 
 
+class ShardStopped(CrystallizeError):
+    """A merge's chunk: a replicate did not come back from its shard (it said why)."""
+
+
 class _Runtime:
     """Per-process state of one experiment: plugins started, steps set up, the run plan."""
 
@@ -301,8 +305,8 @@ class ChunkItem(pytest.Item):
         if stop is not None and stop[1] == "skipped":
             raise pytest.skip.Exception(stop[2])
         if stop is not None:
-            msg = f"replicate {stop[0]} of condition {self.condition.name!r} stopped: {stop[2]}"
-            raise CrystallizeError(msg)
+            msg = f"replicate {stop[0]} of condition {self.condition.name!r} stopped in its shard: {stop[2]}"
+            raise ShardStopped(msg)
         errors = [r.error for r in self.results if r.error is not None]
         if errors:
             raise ChunkFailed(errors)
@@ -324,6 +328,8 @@ class ChunkItem(pytest.Item):
                 lines.append(f"\nreplicate {error.replicate}: {error.summary()}")
                 lines.append(error.traceback.rstrip())
             return "\n".join(lines)
+        if isinstance(excinfo.value, ShardStopped):
+            return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:

@@ -222,8 +222,8 @@ class MergeBoard(VerdictBoard):
             raise pytest.UsageError(str(exc)) from None
         runs = sum(len(e.runs) for r in self.reports for e in r.experiments.values())
         files = ", ".join(r.path.name for r in sorted(self.reports, key=lambda r: r.index))
-        self.notes.append(
-            f"crystallize: judged the {runs} runs of {len(self.reports)} shards ({files}); "
+        self.notes.append(  # after a blank line: below the table, not a row of it
+            f"\ncrystallize: judged the {runs} runs of {len(self.reports)} shards ({files}); "
             f"no replicate ran in this session"
         )
 

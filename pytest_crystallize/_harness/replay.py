@@ -212,7 +212,8 @@ _REPLAY = pytest.StashKey[Replay]()
 
 def replayed(config: pytest.Config) -> Replay | None:
     """This process's replay of the merged shards (None outside a merge): read once."""
-    paths = getattr(config.option, MERGE_PATHS, None)
+    workerinput = getattr(config, "workerinput", None)  # xdist's worker: from its controller
+    paths = (workerinput or vars(config.option)).get(MERGE_PATHS)
     if not paths:
         return None
     replay = config.stash.get(_REPLAY, None)

@@ -137,8 +137,8 @@ def _unit_ending(
     for nodeid in chunks:
         condition, replicates = tracked.all_chunks[nodeid]
         if nodeid in tracked.stopped:
-            replicate, kind, why, detail = tracked.stopped[nodeid]
-            return kind, replicate, f"{why}\n{detail}" if detail else why
+            replicate, kind, why, _ = tracked.stopped[nodeid]  # the traceback stays behind
+            return kind, replicate, why
         first = next((r for r in replicates if (condition, r) not in ran), replicates.start)
         problem = tracked.done.get(nodeid)
         if problem is not None:
@@ -221,7 +221,7 @@ class ShardBoard(VerdictBoard):
     @pytest.hookimpl
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         k, n = self.shard
-        ran = [t for t in self.tracked.values() if t.selected]
+        ran = sorted((t for t in self.tracked.values() if t.selected), key=lambda t: t.key)
         if not ran and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
             session.exitstatus = pytest.ExitCode.OK  # a share may be empty; its report is not
         self.notes += summary_lines(ran, self.config.rootpath, k, n)
