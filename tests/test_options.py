@@ -8,7 +8,6 @@ from the ini file and from the command line alike.
 from __future__ import annotations
 
 import json
-
 import re
 from collections.abc import Callable
 from dataclasses import dataclass

@@ -5,7 +5,6 @@ session that ran them all."""
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
@@ -96,7 +95,8 @@ def test_shards_run_every_replicate_once_balanced_whatever_the_workers_and_the_o
     assert set(replicates) == {(n, c, r) for n, c in conditions for r in range(10)}
     assert set(replicates.values()) == {1}  # each in exactly one shard
     sizes = [sum(b - a for _, _, a, b, _ in share) for share in shares]
-    assert sum(sizes) == 50 and max(sizes) - min(sizes) <= 4, sizes  # a unit at most
+    assert sum(sizes) == 50
+    assert max(sizes) - min(sizes) <= 4, sizes  # a unit at most
     for path in paths:  # a shard judges nothing
         assert verdicts(path) == []
         assert from_json(path)["shard"]["count"] == 3

@@ -305,7 +305,8 @@ class ChunkItem(pytest.Item):
         if stop is not None and stop[1] == "skipped":
             raise pytest.skip.Exception(stop[2])
         if stop is not None:
-            msg = f"replicate {stop[0]} of condition {self.condition.name!r} stopped in its shard: {stop[2]}"
+            where = f"replicate {stop[0]} of condition {self.condition.name!r}"
+            msg = f"{where} stopped in its shard: {stop[2]}"
             raise ShardStopped(msg)
         errors = [r.error for r in self.results if r.error is not None]
         if errors:
