@@ -267,3 +267,26 @@ def test_a_sequential_design_runs_every_look_in_the_shards_and_the_merge_decides
     merged.stdout.fnmatch_lines(
         ["sequential: strong stopped at look 1 of 3*", "sequential: aa stopped at look 2 of 3*"]
     )
+
+
+NAN_AT_2 = """
+if ctx["condition"] == "flat" and ctx["replicate"] == 2:
+    return value, {"score": float("nan")}
+"""
+
+
+def test_a_non_finite_metric_travels_through_the_shard_report_exactly(
+    ourtester: pytest.Pytester,
+) -> None:
+    write_files(ourtester, step_code=NAN_AT_2)
+    ourtester.runpytest("--crystallize", "--crystallize-json=one.json", *NO_XDIST)
+    paths = run_shards(ourtester, 2)
+    assert any('"$float": "nan"' in p.read_text() for p in paths)  # strict JSON
+    merged = ourtester.runpytest(
+        "--crystallize", "--crystallize-merge=shard-*.json", "--crystallize-json=all.json",
+        *NO_XDIST,
+    )  # fmt: skip
+    assert merged.ret == pytest.ExitCode.TESTS_FAILED
+    assert verdicts(ourtester.path / "all.json") == verdicts(ourtester.path / "one.json")
+    flat = [v for v in verdicts(ourtester.path / "all.json") if v["treatment"] == "flat"]
+    assert flat[0]["outcome"] != "passed"

@@ -48,6 +48,7 @@ class VerdictBoard:
         self.verdicts: list[Verdict] = []
         self.session: pytest.Session | None = None
         self._counts: dict[str, tuple[int, int]] = {}  # attribute -> (items, items + verdicts)
+        self._planned: int | None = None  # the verdicts planned, once counted
         self._emitting = False
         self.others = 0  # reports of tests that are neither chunks nor verdicts
         self.cache = CacheStats()
@@ -87,6 +88,7 @@ class VerdictBoard:
     # learning what was selected
 
     def learn(self, nodeids: Iterable[str]) -> None:
+        self._planned = None
         for nodeid in nodeids:
             parts = nodeid.split("::")
             if len(parts) != 4 or not parts[3].startswith("chunk-"):
@@ -138,7 +140,9 @@ class VerdictBoard:
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         # pytest (or xdist) sets testscollected to the items that run, and pytest-sugar its
         # tests_count; verdicts count too, so progress ends at 100%, never above.
-        verdicts = sum(len(t.planned(self.compare_label)) for t in self.tracked.values())
+        if self._planned is None:  # counted again once what was selected changes
+            self._planned = sum(len(t.planned(self.compare_label)) for t in self.tracked.values())
+        verdicts = self._planned
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         self._count(self.session, "testscollected", verdicts)
         self._count(reporter, "tests_count", verdicts)
@@ -162,6 +166,7 @@ class VerdictBoard:
         wanted = getattr(report, VERDICTS_ATTR, None)
         if wanted is not None and tracked.wanted is None:
             tracked.wanted = {(str(h), str(t)): xfail for h, t, xfail in wanted}
+            self._planned = None
         if report.nodeid in tracked.done:
             return
         if str(report.outcome) == "rerun":  # pytest-rerunfailures: this attempt does not count

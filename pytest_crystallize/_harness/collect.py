@@ -242,6 +242,7 @@ class ChunkItem(pytest.Item):
         self.results: list[RunResult] = []
         self.stopped: list[Any] | None = None  # [replicate, kind, reason]: see STOPPED_ATTR
         self.verdicts: list[list[Any]] | None = None  # what it runs for: see VERDICTS_ATTR
+        self.replayed: list[dict[str, Any]] | None = None  # a merge's runs, as shipped
 
     @property
     def condition(self) -> ConditionNode:
@@ -298,9 +299,8 @@ class ChunkItem(pytest.Item):
             raise ChunkFailed(errors)
 
     def _replay(self, replay: Replay) -> None:
-        self.results, stop = replay.chunk(
-            experiment_of(self).nodeid, self.condition.name, self.replicates
-        )
+        node = experiment_of(self).nodeid
+        self.replayed, stop = replay.chunk(node, self.condition.name, self.replicates)
         self.stopped = None if stop is None else list(stop)
         if stop is not None and stop[1] == "skipped":
             raise pytest.skip.Exception(stop[2])
@@ -308,9 +308,9 @@ class ChunkItem(pytest.Item):
             where = f"replicate {stop[0]} of condition {self.condition.name!r}"
             msg = f"{where} stopped in its shard: {stop[2]}"
             raise ShardStopped(msg)
-        errors = [r.error for r in self.results if r.error is not None]
-        if errors:
-            raise ChunkFailed(errors)
+        failed = [RunResult.from_json(r) for r in self.replayed if r["error"] is not None]
+        if failed:
+            raise ChunkFailed([r.error for r in failed if r.error is not None])
 
     def iter_markers_with_node(self, name: str | None = None) -> Iterator[tuple[Any, Any]]:
         # An xfail mark expects verdicts to fail; the replicates that feed them still run as
@@ -373,7 +373,9 @@ def attach_runs(item: pytest.Item, report: pytest.TestReport) -> None:
     if item.verdicts is not None:
         setattr(report, VERDICTS_ATTR, item.verdicts)
     if report.when == "call":
-        setattr(report, RUNS_ATTR, [r.to_json() for r in item.results])
+        shipped = item.replayed or [r.to_json() for r in item.results]
+        setattr(report, RUNS_ATTR, shipped)
         if item.stopped is not None:
             setattr(report, STOPPED_ATTR, item.stopped)
         item.results = []
+        item.replayed = None

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from .._engine.errors import CrystallizeUsageError
-from .._engine.runs import RunResult
 
 MERGE = "crystallize_merge"
 MERGE_PATHS = "crystallize_merge_paths"  # the files, globs expanded (:mod:`.merge`)
@@ -108,7 +107,9 @@ def read_shard(path: Path) -> ShardReport:
     """The shard report at ``path``; a usage error naming it when it cannot be read, is not
     JSON or is not a shard's report."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
+        nonfinite = '"$float"' in text  # a run holds a non-finite value: restore them
     except OSError as exc:
         raise _refuse(path, f"it cannot be read: {exc.strerror or exc}") from None
     except ValueError as exc:
@@ -140,7 +141,9 @@ def read_shard(path: Path) -> ShardReport:
                 str(entry["fingerprint"]),
                 str(entry["definition"]),
                 units,
-                [dict(run, metrics=restored(run["metrics"])) for run in entry["runs"]],
+                [dict(r, metrics=restored(r["metrics"])) for r in entry["runs"]]
+                if nonfinite
+                else list(entry["runs"]),
             )
             report.experiments[experiment.key] = experiment
     except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -183,17 +186,17 @@ class Replay:
 
     def chunk(
         self, key: str, condition: str, replicates: range
-    ) -> tuple[list[RunResult], tuple[int, str, str] | None]:
-        """The runs of replicates ``replicates`` of ``condition`` of experiment ``key`` (its
-        node id), up to the first that did not come back, and ``(replicate, kind, reason)``
-        of that one (None when all did)."""
+    ) -> tuple[list[dict[str, Any]], tuple[int, str, str] | None]:
+        """The runs (``RunResult.to_json()``) of replicates ``replicates`` of ``condition`` of
+        experiment ``key`` (its node id), up to the first that did not come back, and
+        ``(replicate, kind, reason)`` of that one (None when all did)."""
         runs = self.runs.get(key, {})
-        found: list[RunResult] = []
+        found: list[dict[str, Any]] = []
         for replicate in replicates:
             run = runs.get((condition, replicate))
             if run is None:
                 return found, self._stop(key, condition, replicate)
-            found.append(RunResult.from_json(run))
+            found.append(run)
         return found, None
 
     def _stop(self, key: str, condition: str, replicate: int) -> tuple[int, str, str]:
