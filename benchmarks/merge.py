@@ -46,7 +46,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = '''
+SOURCE = """
 from pytest_crystallize import Experiment, data_source, hypothesis, pipeline_step, stats, treatment
 
 
@@ -75,7 +75,7 @@ EXPERIMENTS = [
     .build()
     for i in range({experiments})
 ]
-'''
+"""
 INI = "[pytest]\naddopts = -p no:benchmark -p no:hypothesispytest -p no:sugar -p no:randomly\n"
 
 
