@@ -5,6 +5,7 @@ session that ran them all."""
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
@@ -20,6 +21,7 @@ from _support import (
     from_json,
     verdict_lines,
 )
+from test_outputs import SCHEMA, validate
 
 # A step never runs in a merge: the in-process sessions see this variable, workers inherit it.
 MERGING = "CRYSTALLIZE_TEST_MERGING"
@@ -160,6 +162,8 @@ def test_the_merge_judges_as_one_session_to_the_last_digit_running_no_step(
         ]
     )
     report = from_json(ourtester.path / "all.json")
+    assert validate(report, SCHEMA) == []
+    assert validate(from_json(ourtester.path / "shard-1.json"), SCHEMA) == []
     assert report["merge"] == {
         "count": 3,
         "files": ["shard-1.json", "shard-2.json", "shard-3.json"],
@@ -290,3 +294,31 @@ def test_a_non_finite_metric_travels_through_the_shard_report_exactly(
     assert verdicts(ourtester.path / "all.json") == verdicts(ourtester.path / "one.json")
     flat = [v for v in verdicts(ourtester.path / "all.json") if v["treatment"] == "flat"]
     assert flat[0]["outcome"] != "passed"
+
+
+def test_a_unit_that_crashed_in_its_shard_makes_error_verdicts_saying_so(
+    ourtester: pytest.Pytester,
+) -> None:
+    write_files(ourtester)
+    paths = run_shards(ourtester, 2)
+
+    def crash(data: dict[str, Any]) -> None:  # as a shard writes a chunk whose worker died
+        entry = data["shard"]["experiments"][0]
+        unit = entry["units"][0]
+        unit.update(status="crashed", replicate=unit["replicates"][0], reason="worker 'gw1' died")
+        entry["runs"] = [r for r in entry["runs"] if r["condition"] != unit["condition"]]
+
+    data = from_json(paths[0])
+    crash(data)
+    paths[0].write_text(json.dumps(data), encoding="utf-8")
+    unit = data["shard"]["experiments"][0]["units"][0]
+    merged = ourtester.runpytest("--crystallize", "--crystallize-merge=shard-*.json", *NO_XDIST)
+    assert merged.ret == pytest.ExitCode.TESTS_FAILED
+    merged.stdout.fnmatch_lines(
+        [
+            f"replicate {unit['replicates'][0]} of condition {unit['condition']!r} stopped "
+            "(crashed in shard-1.json (shard 1/2): worker 'gw1' died), so its chunk's other "
+            "replicates did not run; no verdict is given on partial data",
+        ]
+    )
+    merged.stdout.no_fnmatch_line("*PASSED*::demo::*")
