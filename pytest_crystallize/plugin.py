@@ -39,14 +39,16 @@ def pytest_configure(config: pytest.Config) -> None:
     resolve_settings(config)  # a bad ini value is a usage error before anything runs
     # Deferred, as every import of the harness below: --crystallize is on from here.
     from ._engine.errors import CrystallizeUsageError  # deferred: see above
-    from ._harness import board as _verdicts  # deferred: see above
     from ._harness import collect as _collect  # deferred: see above
     from ._harness.stepcache import configure_cache  # deferred: see above
 
     try:  # bad settings are usage errors: a clear line and exit code 4, not a traceback
         config.stash[_collect.REPLICATES] = setting(config, "crystallize_replicates")
         configure_cache(config)
-        board = None if hasattr(config, "workerinput") else _verdicts.VerdictBoard(config)
+        from ._harness.shards import check_modes  # deferred: see above
+
+        check_modes(config)
+        board = None if hasattr(config, "workerinput") else _board_class(config)(config)
     except CrystallizeUsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     from ._harness.selection import Selection  # deferred: see above
@@ -54,6 +56,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # Registered after pytest's own plugins (--lf's too), so its collection wrapper is the
     # outermost and sees what they selected.
     config.pluginmanager.register(Selection(config), "crystallize-selection")
+    if setting(config, "crystallize_shard"):  # after the selection: keeps one share of it
+        from ._harness.shards import ShardFilter  # deferred: only in a shard
+
+        config.pluginmanager.register(ShardFilter(config), "crystallize-shard")
     if config.pluginmanager.hasplugin("xdist"):
         from ._harness.xdist import XdistHooks  # deferred: only with --crystallize
 
@@ -64,6 +70,21 @@ def pytest_configure(config: pytest.Config) -> None:
         from ._harness.progress import register_progress  # deferred: only with --crystallize
 
         register_progress(config)  # progress lines in logs, printed by the session's owner
+
+
+def _board_class(config: pytest.Config) -> type[VerdictBoard]:
+    """The session owner's board: a shard's (judges nothing), a merge's, or the usual."""
+    if config.getoption("crystallize_shard"):
+        from ._harness.shards import ShardBoard  # deferred: only in a shard
+
+        return ShardBoard
+    if config.getoption("crystallize_merge"):
+        from ._harness.merge import MergeBoard  # deferred: only in a merge
+
+        return MergeBoard
+    from ._harness.board import VerdictBoard  # deferred: only with --crystallize
+
+    return VerdictBoard
 
 
 # --- collection ---------------------------------------------------------------------------
@@ -139,7 +160,7 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
 def pytest_report_header(config: pytest.Config) -> str | None:
     if not config.stash.get(_ENABLED, False):
         return None
-    from ._harness.collect import worker_count  # deferred: only with --crystallize
+    from ._harness.layout import worker_count  # deferred: only with --crystallize
     from ._harness.stepcache import CACHE_OFF, CACHE_ROOT  # deferred: only with --crystallize
     from ._harness.terminal import header_line  # deferred: only with --crystallize
 

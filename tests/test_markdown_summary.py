@@ -281,7 +281,7 @@ def test_a_session_writes_the_tally_first_and_the_failure_on_top(
     assert [r[-1] for r in rows(text)] == ["❌ failed |", "✅ passed |", "✅ passed |"]
 
     report = load(ourtester.path / "r.json")
-    assert report["schema_version"] == 3
+    assert report["schema_version"] == 4
     assert report["created"] == "2023-11-14T22:13:20+00:00"
     assert report["tally"] == {
         "failed": 1,

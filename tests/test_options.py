@@ -7,6 +7,7 @@ from the ini file and from the command line alike.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,6 +101,21 @@ CASES: dict[str, Case] = {
         "cli-host:8786",
         "http//nowhere",
     ),
+    "crystallize_shard": Case(
+        "1/2",
+        (1, 2),
+        ("--crystallize-shard", "2/3"),
+        (2, 3),
+        "4/3",
+        extra_ini="crystallize_json = shard.json",
+    ),
+    "crystallize_merge": Case(
+        "ini.json", ["ini.json"], ("--crystallize-merge", "cli.json"), ["cli.json"], "shard-1"
+    ),
+}
+# An empty shard report, which --crystallize-merge reads when a case above names it.
+EMPTY_SHARD = {
+    "shard": {"index": 1, "count": 1, "packages": {}, "experiments": []},
 }
 CLI_ROWS = sorted(name for name, option in OPTIONS.items() if option.cli)
 
@@ -128,6 +144,8 @@ def settings_tester(
     ourtester.makeconftest(CONFTEST)
     for name in ("main", "other"):
         save(baseline_path(ourtester.path, name), {})
+    for name in ("ini.json", "cli.json"):
+        (ourtester.path / name).write_text(json.dumps(EMPTY_SHARD), encoding="utf-8")
 
     def run(ini: str, *args: str) -> pytest.RunResult:
         write_ini(ini)

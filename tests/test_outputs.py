@@ -317,7 +317,7 @@ def test_the_json_report_holds_runs_seeds_verdicts_cache_and_environment(
     os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
 
-    assert document["schema_version"] == 3
+    assert document["schema_version"] == 4
     assert document["created"].endswith("+00:00")
     assert document["settings"] == {
         "correction": "holm",

@@ -57,7 +57,7 @@ def run_session(ourtester: pytest.Pytester) -> Callable[..., pytest.RunResult]:
 
 def _sequential_fields(path: Path) -> dict[str, Any]:
     report = from_json(path)
-    assert report["schema_version"] == 3
+    assert report["schema_version"] == 4
     return {e["name"]: (e["sequential"], e["replicates"]) for e in report["experiments"]}
 
 

@@ -25,16 +25,10 @@ from .._report.judge import judge
 from .._report.planning import planned
 from .._store.baselines import baseline_path, parse_gate, saved_experiments
 from .._store.compare import Comparing
-from .collect import (
-    STOPPED_ATTR,
-    VERDICTS_ATTR,
-    artifact_session,
-    chunk_layout,
-    prepare_artifact_dirs,
-    worker_count,
-)
+from .collect import STOPPED_ATTR, VERDICTS_ATTR, artifact_session, prepare_artifact_dirs
 from .documents import document, write_documents
 from .files import load_experiments
+from .layout import session_layout
 from .looks import is_decision_skip, judge_at, next_look, prepare_looks
 from .reports import send
 from .terminal import RUNS_ATTR
@@ -54,6 +48,7 @@ class VerdictBoard:
         self.verdicts: list[Verdict] = []
         self.session: pytest.Session | None = None
         self._counts: dict[str, tuple[int, int]] = {}  # attribute -> (items, items + verdicts)
+        self._planned: int | None = None  # the verdicts planned, once counted
         self._emitting = False
         self.others = 0  # reports of tests that are neither chunks nor verdicts
         self.cache = CacheStats()
@@ -93,6 +88,7 @@ class VerdictBoard:
     # learning what was selected
 
     def learn(self, nodeids: Iterable[str]) -> None:
+        self._planned = None
         for nodeid in nodeids:
             parts = nodeid.split("::")
             if len(parts) != 4 or not parts[3].startswith("chunk-"):
@@ -108,7 +104,7 @@ class VerdictBoard:
         if experiment is None:
             return None
         conditions = [c for c, _ in experiment.conditions()]
-        layout = chunk_layout(experiment, len(conditions), worker_count(self.config))
+        layout = session_layout(self.config, experiment, len(conditions))
         names = {f"{key}::{c}::chunk-{k}": (c, k) for c in conditions for k in range(len(layout))}
         chunks = {n: (c, layout[k][1]) for n, (c, k) in names.items()}
         looks = {n: layout[k][0] for n, (c, k) in names.items()}
@@ -144,7 +140,9 @@ class VerdictBoard:
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         # pytest (or xdist) sets testscollected to the items that run, and pytest-sugar its
         # tests_count; verdicts count too, so progress ends at 100%, never above.
-        verdicts = sum(len(t.planned(self.compare_label)) for t in self.tracked.values())
+        if self._planned is None:  # counted again once what was selected changes
+            self._planned = sum(len(t.planned(self.compare_label)) for t in self.tracked.values())
+        verdicts = self._planned
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         self._count(self.session, "testscollected", verdicts)
         self._count(reporter, "tests_count", verdicts)
@@ -168,6 +166,7 @@ class VerdictBoard:
         wanted = getattr(report, VERDICTS_ATTR, None)
         if wanted is not None and tracked.wanted is None:
             tracked.wanted = {(str(h), str(t)): xfail for h, t, xfail in wanted}
+            self._planned = None
         if report.nodeid in tracked.done:
             return
         if str(report.outcome) == "rerun":  # pytest-rerunfailures: this attempt does not count

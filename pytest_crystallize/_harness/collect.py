@@ -4,7 +4,7 @@
 replicates of one condition. The layout depends only on the experiment and the worker count,
 so every xdist worker (and the controller, which does not collect) computes the same one.
 
-A sequential experiment's chunks belong to looks (:func:`chunk_layout`): each look's new
+A sequential experiment's chunks belong to looks (:func:`~.layout.chunk_layout`): each look's new
 replicates are chunked on their own, and ``k`` counts on over the looks in replicate order
 (``chunk-0`` and ``chunk-1`` may be look 1, ``chunk-2`` look 2, ...), so node ids stay stable
 and the chunks of a look are the next ones. A chunk of a look after the one that decided the
@@ -14,7 +14,6 @@ experiment skips when set up (see :mod:`.looks`).
 from __future__ import annotations
 
 import functools
-import math
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -31,61 +30,16 @@ from .._engine.run import RunPlan
 from .._engine.runs import RunError, RunResult
 from .._engine.steps import PipelineStep
 from .chunkruns import close_pools, run_chunk
+from .layout import session_layout
 from .looks import decided_look, decision_skip
+from .replay import Replay, replayed
 from .stepcache import CACHE_ROOT
 from .terminal import RUNS_ATTR, LiveProgress
 
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
 
-WORKERS_KEY = "crystallize_workers"
 REPLICATES = pytest.StashKey[int | None]()
-
-
-def worker_count(config: pytest.Config) -> int:
-    """The number of xdist workers the chunk layout is made for (1 without xdist)."""
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput is not None:
-        return int(workerinput.get(WORKERS_KEY, workerinput.get("workercount", 1)))
-    if config.pluginmanager.hasplugin("xdist") and config.getoption("dist", "no") != "no":
-        total = 0
-        for spec in config.getoption("tx", None) or []:
-            count, star, _ = str(spec).partition("*")
-            total += int(count) if star and count.isdigit() else 1
-        return max(total, 1)
-    return 1
-
-
-def chunk_ranges(
-    replicates: int, conditions: int, workers: int, per_worker: int = 4
-) -> list[range]:
-    """Split ``replicates`` into chunks so that all conditions together keep workers busy.
-
-    About ``per_worker`` chunks per worker, so the scheduler can balance; a single process
-    gets one chunk per condition (fewer items, less overhead).
-    """
-    wanted = 1 if workers <= 1 else math.ceil(per_worker * workers / max(conditions, 1))
-    chunks = max(1, min(replicates, wanted))
-    size = math.ceil(replicates / chunks)
-    return [range(start, min(start + size, replicates)) for start in range(0, replicates, size)]
-
-
-def chunk_layout(experiment: Experiment, conditions: int, workers: int) -> list[tuple[int, range]]:
-    """``(look, replicates)`` of each chunk of one condition, in replicate order: all look 1
-    without a sequential design, else each look's new replicates chunked by ``chunk_ranges``:
-    about two chunks per worker and look (the looks of the experiments take turns, so the
-    workers stay busy with fewer, longer items)."""
-    design = experiment.sequential
-    if design is None:
-        return [(1, r) for r in chunk_ranges(experiment.replicates, conditions, workers)]
-    layout: list[tuple[int, range]] = []
-    start = 0
-    for look, end in enumerate(design.schedule(experiment.replicates), start=1):
-        if end > start:
-            for r in chunk_ranges(end - start, conditions, workers, per_worker=2):
-                layout.append((look, range(start + r.start, start + r.stop)))
-        start = max(start, end)
-    return layout
 
 
 ARTIFACT_SESSION_KEY = "crystallize_artifact_session"
@@ -138,7 +92,7 @@ class ExperimentNode(pytest.Collector):
     def collect(self) -> Iterator[ConditionNode | HypothesisNode]:
         exp = self.experiment
         names = [name for name, _ in exp.conditions()]
-        layout = chunk_layout(exp, len(names), worker_count(self.config))
+        layout = session_layout(self.config, exp, len(names))
         for index, name in enumerate(names):
             yield ConditionNode.from_parent(self, name=name, index=index, layout=layout)
         treatments = [t.name for t in exp.treatments]
@@ -151,7 +105,7 @@ class ExperimentNode(pytest.Collector):
 
 
 class ConditionNode(pytest.Collector):
-    """One condition of an experiment: its chunk items (``layout``: see ``chunk_layout``)."""
+    """One condition of an experiment: its chunk items (``layout``: see :mod:`.layout`)."""
 
     def __init__(self, *, index: int, layout: Sequence[tuple[int, range]], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -224,6 +178,10 @@ class ChunkFailed(CrystallizeError):
         super().__init__(f"{len(errors)} runs failed")
 
 
+class ShardStopped(CrystallizeError):
+    """A merge's chunk: a replicate did not come back from its shard (it said why)."""
+
+
 class _Runtime:
     """Per-process state of one experiment: plugins started, steps set up, the run plan."""
 
@@ -285,6 +243,7 @@ class ChunkItem(pytest.Item):
         self.results: list[RunResult] = []
         self.stopped: list[Any] | None = None  # [replicate, kind, reason]: see STOPPED_ATTR
         self.verdicts: list[list[Any]] | None = None  # what it runs for: see VERDICTS_ATTR
+        self.replayed: list[dict[str, Any]] | None = None  # a merge's runs, as shipped
 
     @property
     def condition(self) -> ConditionNode:
@@ -314,12 +273,30 @@ class ChunkItem(pytest.Item):
             )
 
     def runtest(self) -> None:
+        replay = replayed(self.config)
+        if replay is not None:  # a merge: the shards' runs, and no step of the user runs
+            self._replay(replay)
+            return
         runtime = _runtime(self.config, self.experiment)
         self.stopped = None
         run_chunk(self, runtime.plan, runtime.progress, self.replicates, self.condition.index)
         errors = [r.error for r in self.results if r.error is not None]
         if errors:
             raise ChunkFailed(errors)
+
+    def _replay(self, replay: Replay) -> None:
+        node = experiment_of(self).nodeid
+        self.replayed, stop = replay.chunk(node, self.condition.name, self.replicates)
+        self.stopped = None if stop is None else list(stop)
+        if stop is not None and stop[1] == "skipped":
+            raise pytest.skip.Exception(stop[2])
+        if stop is not None:
+            where = f"replicate {stop[0]} of condition {self.condition.name!r}"
+            msg = f"{where} stopped in its shard: {stop[2]}"
+            raise ShardStopped(msg)
+        failed = [RunResult.from_json(r) for r in self.replayed if r["error"] is not None]
+        if failed:
+            raise ChunkFailed([r.error for r in failed if r.error is not None])
 
     def iter_markers_with_node(self, name: str | None = None) -> Iterator[tuple[Any, Any]]:
         # An xfail mark expects verdicts to fail; the replicates that feed them still run as
@@ -338,6 +315,8 @@ class ChunkItem(pytest.Item):
                 lines.append(f"\nreplicate {error.replicate}: {error.summary()}")
                 lines.append(error.traceback.rstrip())
             return "\n".join(lines)
+        if isinstance(excinfo.value, ShardStopped):
+            return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
@@ -364,7 +343,9 @@ def attach_runs(item: pytest.Item, report: pytest.TestReport) -> None:
     if item.verdicts is not None:
         setattr(report, VERDICTS_ATTR, item.verdicts)
     if report.when == "call":
-        setattr(report, RUNS_ATTR, [r.to_json() for r in item.results])
+        shipped = item.replayed or [r.to_json() for r in item.results]
+        setattr(report, RUNS_ATTR, shipped)
         if item.stopped is not None:
             setattr(report, STOPPED_ATTR, item.stopped)
         item.results = []
+        item.replayed = None

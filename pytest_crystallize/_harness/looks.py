@@ -3,7 +3,7 @@
 An experiment with a sequential design (the builder's ``.sequential(looks=K)``, or
 ``--crystallize-sequential=K`` for every experiment) runs its replicates in K looks: look k
 adds the replicates ``[schedule[k-2], schedule[k-1])`` of every condition, in chunks of its
-own (:func:`~.collect.chunk_layout`), and the selection runs every condition's look-1 chunks
+own (:func:`~.layout.chunk_layout`), and the selection runs every condition's look-1 chunks
 first, then look 2's, and so on.
 
 The process that owns the session judges look k (``judge_look``) as soon as every selected

@@ -51,6 +51,16 @@ def _dask_address(text: str) -> str:
     return check_address(text)
 
 
+def _shard_report(text: str) -> str:
+    """The path (or a glob) of a shard's JSON report."""
+    if not text.strip().endswith(".json"):
+        msg = (
+            f"expected the path (or a glob) of a shard's JSON report, ending in .json, got {text!r}"
+        )
+        raise ValueError(msg)
+    return text
+
+
 _GATE_FLAG = "--crystallize-compare-fail "
 
 
@@ -197,6 +207,23 @@ OPTIONS: dict[str, Option] = {
             "crystallize_json",
             "value",
             "write the session's experiments, runs and verdicts as JSON",
+            metavar="PATH",
+        ),
+        Option(
+            "crystallize_shard",
+            "value",
+            "run the K-th of N shares of the replicates (one CI job each) and write their runs "
+            "to --crystallize-json for --crystallize-merge; no verdict is judged here",
+            parse=parsers.shard,
+            metavar="K/N",
+        ),
+        Option(
+            "crystallize_merge",
+            "list",
+            "judge the runs of the shards' JSON reports (each file, or a glob such as "
+            "'shards/*.json'; repeatable) instead of running the replicates",
+            default=[],
+            parse=_shard_report,
             metavar="PATH",
         ),
         Option(

@@ -73,3 +73,16 @@ seconds = real(
     lambda v: 0 <= v < float("inf"),
     "expected a number of seconds, 0 or more (0 turns it off)",
 )
+
+
+def shard(text: str) -> tuple[int, int]:
+    """``K/N``: the K-th of N shards, 1 <= K <= N."""
+    index, slash, count = text.strip().partition("/")
+    try:
+        k, n = int(index), int(count)
+    except ValueError:
+        k = n = 0
+    if not slash or not 1 <= k <= n:
+        msg = f"expected K/N, the K-th of N shards with 1 <= K <= N (such as 2/3), got {text!r}"
+        raise ValueError(msg)
+    return k, n

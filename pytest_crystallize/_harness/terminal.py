@@ -67,7 +67,7 @@ def header_line(
 
     The family correction, the replicates override, where steps are cached and where the
     cache's signing key comes from (never the key), and how many chunks each condition is cut
-    into (:func:`~.collect.chunk_ranges`).
+    into (:func:`~.layout.chunk_ranges`).
     """
     if cache_root is None:
         cache = f"cache off ({cache_off})"

@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
-from .collect import ARTIFACT_SESSION_KEY, WORKERS_KEY, artifact_session, worker_count
+from .collect import ARTIFACT_SESSION_KEY, artifact_session
+from .layout import WORKERS_KEY, worker_count
 from .looks import prepare_looks
+from .replay import MERGE_PATHS
 
 # A worker holds this many chunks: the one it runs, the next (an xdist worker needs it before
 # it runs the current one) and one more, so it keeps running while the controller judges.
@@ -16,7 +18,8 @@ CHUNKS_AHEAD = 3
 
 class XdistHooks:
     """Sends the controller's worker count to every worker, so all collect one chunk layout,
-    and its artifact session, so all write one artifact version; under ``--dist load``
+    and its artifact session, so all write one artifact version, and the shard reports a
+    merge replays (globs expanded once, by the controller); under ``--dist load``
     (``-n`` alone), hands out experiment chunks in collection order (:func:`look_ordered`).
 
     A worker restarted after a crash receives the same value, so its collection matches.
@@ -29,6 +32,7 @@ class XdistHooks:
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[WORKERS_KEY] = worker_count(self.config)
         node.workerinput[ARTIFACT_SESSION_KEY] = artifact_session(self.config)
+        node.workerinput[MERGE_PATHS] = getattr(self.config.option, MERGE_PATHS, None)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:

@@ -26,7 +26,7 @@ from .._engine.runs import RunResult
 from .._engine.verdict import Verdict
 from .tally import tally
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _PACKAGES = ("pytest-crystallize", "pytest", "pluggy", "pytest-xdist", "scipy", "numpy")
 
 
@@ -143,6 +143,8 @@ def session_document(
         },
         "tally": tally(experiments),
         "experiments": list(experiments),
+        "shard": None,  # a shard's runs for the merge (``_harness/shards.py``)
+        "merge": None,  # the shards a merge judged (``_harness/merge.py``)
     }
 
 
