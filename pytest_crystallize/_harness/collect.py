@@ -1,8 +1,10 @@
 """Collection: experiment files -> experiments -> conditions -> chunk items.
 
 ``<file>::<experiment>::<condition>::chunk-<k>``: each chunk runs a deterministic slice of the
-replicates of one condition. The layout depends only on the experiment and the worker count,
-so every xdist worker (and the controller, which does not collect) computes the same one.
+replicates of one condition. The layout (:mod:`.layout`) depends only on the experiment, the
+worker count and, in a shard, the number of shards, so every xdist worker (and the controller,
+which does not collect) computes the same one. In a merge (``--crystallize-merge``), a chunk
+replays the shards' runs of its replicates (:mod:`.replay`) instead of running steps.
 
 A sequential experiment's chunks belong to looks (:func:`~.layout.chunk_layout`): each look's new
 replicates are chunked on their own, and ``k`` counts on over the looks in replicate order

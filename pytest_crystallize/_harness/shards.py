@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Generator, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -148,7 +149,7 @@ def _unit_ending(
     return "ran", None, None
 
 
-def shard_experiment(tracked: Tracked, root: Any, shards: int) -> dict[str, Any]:
+def shard_experiment(tracked: Tracked, root: Path, shards: int) -> dict[str, Any]:
     """One experiment's part of a shard report: its units, how each ended, and its runs."""
     firsts = [r.start for _, r in unit_ranges(tracked.experiment, shards)]
     looks = {r.start: look for look, r in unit_ranges(tracked.experiment, shards)}
@@ -254,7 +255,7 @@ def _spans(replicates: Iterable[range]) -> str:
 
 
 def summary_lines(
-    tracked: Sequence[Tracked], root: Any, k: int, n: int, shown: int = 20
+    tracked: Sequence[Tracked], root: Path, k: int, n: int, shown: int = 20
 ) -> list[str]:
     """The terminal summary's lines: what shard K of N ran, and where the verdicts come from."""
     runs = sum(len(t.all_chunks[c][1]) for t in tracked for c in t.selected)
