@@ -44,23 +44,6 @@ def _baseline_name(text: str) -> str:
     return text
 
 
-def _dask_address(text: str) -> str:
-    """A Dask scheduler address such as ``tcp://host:8786``."""
-    from .._engine.dask import check_address  # deferred: only when the option is given
-
-    return check_address(text)
-
-
-def _shard_report(text: str) -> str:
-    """The path (or a glob) of a shard's JSON report."""
-    if not text.strip().endswith(".json"):
-        msg = (
-            f"expected the path (or a glob) of a shard's JSON report, ending in .json, got {text!r}"
-        )
-        raise ValueError(msg)
-    return text
-
-
 _GATE_FLAG = "--crystallize-compare-fail "
 
 
@@ -223,7 +206,7 @@ OPTIONS: dict[str, Option] = {
             "judge the runs of the shards' JSON reports (each file, or a glob such as "
             "'shards/*.json'; repeatable) instead of running the replicates",
             default=[],
-            parse=_shard_report,
+            parse=parsers.shard_report,
             metavar="PATH",
         ),
         Option(
@@ -308,7 +291,7 @@ OPTIONS: dict[str, Option] = {
             "value",
             "run every chunk's replicates on the Dask cluster of the scheduler at ADDRESS "
             "(needs pip install 'pytest-crystallize[dask]')",
-            parse=_dask_address,
+            parse=parsers.dask_address,
             metavar="ADDRESS",
         ),
         Option(

@@ -1,4 +1,4 @@
-"""Parsers of the settings' numbers: each takes the text given on the command line or in the
+"""Parsers of the settings' values: each takes the text given on the command line or in the
 ini file and returns the value, or raises ``ValueError`` saying what was expected and echoing
 the text. ``options.py`` names the option around the message.
 
@@ -86,3 +86,20 @@ def shard(text: str) -> tuple[int, int]:
         msg = f"expected K/N, the K-th of N shards with 1 <= K <= N (such as 2/3), got {text!r}"
         raise ValueError(msg)
     return k, n
+
+
+def dask_address(text: str) -> str:
+    """A Dask scheduler address such as ``tcp://host:8786``."""
+    from .._engine.dask import check_address  # deferred: only when the option is given
+
+    return check_address(text)
+
+
+def shard_report(text: str) -> str:
+    """The path (or a glob) of a shard's JSON report."""
+    if not text.strip().endswith(".json"):
+        msg = (
+            f"expected the path (or a glob) of a shard's JSON report, ending in .json, got {text!r}"
+        )
+        raise ValueError(msg)
+    return text
