@@ -263,6 +263,12 @@ def verdict_lines(stdout: str) -> list[str]:
     return sorted(line for line in stdout.splitlines() if re.match(r"(PASSED|FAILED) p=", line))
 
 
+def verdict_heads(stdout: str) -> list[str]:
+    """:func:`verdict_lines` up to the verifier's p-value: pytest cuts the rest at the
+    terminal's width, except when ``CI`` is set."""
+    return [line.split(",", 1)[0] for line in verdict_lines(stdout)]
+
+
 def p_cell(row: Mapping[str, str]) -> str:
     """The unadjusted p-value of a summary row (its column may also show the adjusted one)."""
     return next(cell for column, cell in row.items() if column.split()[0] == "p").split()[0]

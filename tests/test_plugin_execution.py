@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from _support import NO_XDIST, SIGNIFICANT, TWO_WORKERS, WELCH, verdict_lines
+from _support import NO_XDIST, SIGNIFICANT, TWO_WORKERS, WELCH, verdict_heads
 
 EITHER_WAY = pytest.mark.parametrize(
     "dist", [pytest.param(TWO_WORKERS, id="n2"), pytest.param(NO_XDIST, id="no-xdist")]
@@ -123,7 +123,7 @@ def ran(tester: pytest.Pytester, log: Path, *args: str) -> tuple[list[str], list
     thread, kind]`` rows (the log is removed for the next run)."""
     result = tester.runpytest("--crystallize", "-rA", *args)
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
-    verdicts = verdict_lines(result.stdout.str())
+    verdicts = verdict_heads(result.stdout.str())
     assert len(verdicts) == 1, result.stdout.str()
     assert verdicts[0].startswith("PASSED p=")
     rows = [line.split() for line in log.read_text().splitlines()]
@@ -133,7 +133,7 @@ def ran(tester: pytest.Pytester, log: Path, *args: str) -> tuple[list[str], list
 
 
 # The verdict of serial runs (seeds do not depend on where a run executes).
-SERIAL = ["PASSED p=2.92e-08 experiment_demo.py::demo::by_p::boost - welch: p=2.921e-08,..."]
+SERIAL = ["PASSED p=2.92e-08 experiment_demo.py::demo::by_p::boost - welch: p=2.921e-08"]
 
 
 def serial(tester: pytest.Pytester, log: Path, dist: list[str]) -> list[str]:

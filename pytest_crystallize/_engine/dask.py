@@ -66,7 +66,7 @@ def open_client(address: str | None, client_kwargs: dict[str, Any], where: str) 
         _reachable(address, where)
     kwargs: dict[str, Any] = {"set_as_default": False, **client_kwargs}
     try:
-        return distributed.Client(address, **kwargs)  # type: ignore[no-untyped-call]
+        return distributed.Client(address, **kwargs)  # type: ignore[no-untyped-call,unused-ignore]
     except (OSError, TimeoutError) as exc:
         msg = f"{where}: cannot connect to the Dask scheduler at {address!r}: {exc}"
         raise CrystallizeUsageError(msg) from exc

@@ -35,6 +35,7 @@ from .._engine.execution import (
 )
 from .._engine.plugins import BasePlugin, overrides
 from .._engine.shipping import install, lost_runs, pickle_plan, run_on
+from .layout import worker_count
 from .progress import note_run
 
 if TYPE_CHECKING:
@@ -241,7 +242,7 @@ def _target(item: Chunk, plan: RunPlan, plugin: BasePlugin, dask: str | None) ->
     if dask is not None or isinstance(plugin, DaskExecution):
         client = _client(item, plan, plugin, dask)
         blob = ship.blob
-        executor = client.get_executor()  # type: ignore[no-untyped-call]
+        executor = client.get_executor()  # type: ignore[no-untyped-call,unused-ignore]
         where = f"Dask cluster {getattr(client.scheduler, 'address', '')}".rstrip()
         return _Target(executor, worker_slots(client), lambda i: (ship.key, blob, i), where)
     if not isinstance(plugin, ParallelExecution):
@@ -255,7 +256,9 @@ def _target(item: Chunk, plan: RunPlan, plugin: BasePlugin, dask: str | None) ->
         return _Target(plugin.executor, workers, lambda i: (ship.key, blob, i), where)
     if plugin.executor_type != "process":
         return None
-    workers = plugin.max_workers or os.cpu_count() or 1
+    # Without max_workers, each xdist worker's pool takes its share of the cores, so
+    # ``-n N`` does not start N pools of every core.
+    workers = plugin.max_workers or max(1, (os.cpu_count() or 1) // worker_count(config))
     if ship.pool is None:
         import multiprocessing  # lazy: only process pools need it
 
@@ -318,6 +321,6 @@ def close_pools(config: pytest.Config) -> None:
             ship.pool.shutdown(cancel_futures=True)
             ship.pool = None
     for client in config.stash.get(_CLIENTS, {}).values():
-        client.close()  # type: ignore[no-untyped-call]
+        client.close()  # type: ignore[no-untyped-call,unused-ignore]
     config.stash[_CLIENTS] = {}
     config.stash[_SHARED] = set()

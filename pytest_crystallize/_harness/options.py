@@ -379,7 +379,8 @@ def setting(config: pytest.Config, name: str) -> Any:
 def resolve_settings(config: pytest.Config) -> None:
     """Check every setting, the ini values too where the command line overrides them, and
     store the command-line ones' effective values in ``config.option``: ``config.getoption``
-    and xdist workers (which receive ``config.option``) see the ini values too. Then check
+    sees the ini values too (xdist workers parse the command line and the ini file again and
+    resolve them the same way). Then check
     that the report paths can be written (``_harness/targets.py``)."""
     set_from_ini = set()
     for option in OPTIONS.values():
