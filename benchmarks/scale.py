@@ -21,7 +21,10 @@ p-values of (a), digit for digit. Targets on 2 cores: (b) <= 0.65, (c) <= 0.70.
 The merge on its own (100 experiments x 2 conditions x 50 replicates, under 1 s) is timed by
 ``benchmarks/merge.py``.
 
-It exits 0 whatever the figures are (2 when a way gives other verdicts than (a)).
+Each pytest session is a fresh process with ``-p no:cacheprovider`` and
+``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1`` (loading only xdist and this plugin, as
+``benchmarks/sequential.py`` does). It exits 0 whatever the figures are (2 when a way gives
+other verdicts than (a)).
 
 How to run
 ----------
@@ -99,11 +102,17 @@ def loops_per_second() -> float:
 
 
 def pytest_args(*extra: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "--crystallize", "-q", "-p", "no:cacheprovider", *extra]
+    return [
+        *(sys.executable, "-m", "pytest", "--crystallize", "-q", "-p", "no:cacheprovider"),
+        *("-p", "xdist", "-p", "pytest_crystallize.plugin"),
+        *extra,
+    ]
 
 
 def environment() -> dict[str, str]:
-    env = dict(os.environ)
+    # Only xdist and this plugin: other plugins of a development environment (hypothesis's
+    # imports hypothesis at every session's end) would be paid by each session.
+    env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     env.pop("GITHUB_STEP_SUMMARY", None)
     return env
 
