@@ -341,3 +341,19 @@ def run_python(*args: str, cwd: Path | None = None, **env: str) -> subprocess.Co
     )
     assert done.returncode == 0, done.stderr
     return done
+
+
+def run_workflow_command(
+    command: str, checkout: Path, env: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """A workflow step's ``run`` command, as GitHub runs it (``bash -eo pipefail``), in the
+    local checkout; a step that hangs fails after 5 minutes."""
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", command],
+        cwd=checkout,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )

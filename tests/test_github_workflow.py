@@ -13,14 +13,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import ROOT
+from _support import ROOT, run_workflow_command
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is a test extra: pip install -e '.[test]'")
 
@@ -104,15 +103,7 @@ class Runner:
                 assert command.startswith("python -m pip install -e ."), command
                 continue
             step_env = dict(env, **{k: resolve(str(v)) for k, v in step.get("env", {}).items()})
-            done = subprocess.run(
-                ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", command],
-                cwd=checkout,
-                env=step_env,
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
+            done = run_workflow_command(command, checkout, step_env)
             output.append(done.stdout + done.stderr)
             status = status or done.returncode
         if status == 0:  # actions/cache saves after a successful job only

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import ROOT
+from _support import ROOT, run_workflow_command
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is a test extra: pip install -e '.[test]'")
 
@@ -94,15 +94,7 @@ class Runner:
                 continue
             command = step["run"]
             assert "${{" not in command, f"an expression in a run command: {command!r}"
-            done = subprocess.run(
-                ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", command],
-                cwd=checkout,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
+            done = run_workflow_command(command, checkout, env)
             output.append(done.stdout + done.stderr)
             status = status or done.returncode
         return status, "\n".join(output)
