@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import re
 import textwrap
@@ -30,6 +31,7 @@ from pytest_crystallize import (
     verifier,
 )
 from pytest_crystallize._engine.execution import _GlobalRandomWatch
+from pytest_crystallize._engine.shipping import split_runs
 
 pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
@@ -432,3 +434,16 @@ def test_async_steps_give_the_same_metrics_under_async_and_serial_execution():
     serial = build([SerialExecution()], steps=[async_measure()]).run()
     concurrent = build([AsyncExecution(max_concurrency=4)], steps=[async_measure()]).run()
     assert snapshot(serial) == snapshot(concurrent)
+
+
+@pytest.mark.parametrize(("runs", "workers"), [(1, 2), (7, 2), (40, 2), (1000, 3), (20000, 4)])
+def test_runs_are_sent_in_slices_that_shrink_to_one_run(runs: int, workers: int) -> None:
+    # Guided self-scheduling: long slices first (few tasks), single runs last, so no worker
+    # is left with a long slice while the others wait.
+    slices = split_runs(range(100, 100 + runs), workers)
+    assert [i for s in slices for i in s] == list(range(100, 100 + runs))
+    sizes = [len(s) for s in slices]
+    assert sizes == sorted(sizes, reverse=True)
+    assert sizes[0] == -(-runs // (2 * workers))  # a 2 * workers-th of the runs
+    assert sizes[-1] == 1
+    assert len(slices) <= 2 * workers * (1 + math.log(max(runs, 2)))  # few tasks

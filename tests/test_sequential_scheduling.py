@@ -19,7 +19,7 @@ from pytest_crystallize import (
     stats,
     treatment,
 )
-from pytest_crystallize._harness.looks import prepare_looks
+from pytest_crystallize._harness.looks import prepare_judge
 from pytest_crystallize._harness.xdist import CHUNKS_AHEAD, XdistHooks, look_ordered
 from pytest_crystallize._report.sequential import design_plans
 from pytest_crystallize.stats._sequential_bounds import _efficacy_bounds
@@ -126,12 +126,12 @@ def test_the_controller_computes_the_look_plans_while_the_workers_start(
 ) -> None:
     experiment = _design()
     alone = pytester.parseconfigure("-p", "no:xdist")
-    prepare_looks(alone, experiment)  # one process judges where it runs: nothing to prepare
+    prepare_judge(alone, experiment)  # one process judges where it runs: nothing to prepare
     assert "crystallize-looks" not in [t.name.split("_")[0] for t in threading.enumerate()]
 
     _efficacy_bounds.cache_clear()
     controller = pytester.parseconfigure(*TWO)
-    prepare_looks(controller, experiment)
+    prepare_judge(controller, experiment)
     deadline = time.monotonic() + 60
     while _efficacy_bounds.cache_info().currsize < 1 and time.monotonic() < deadline:
         time.sleep(0.01)

@@ -531,3 +531,39 @@ def test_two_workers_give_the_same_p_values_as_one_process(
     parallel = summary_rows(ourtester.runpytest("--crystallize", "-n", "2"))
     assert len(serial) == 4 + 4
     assert parallel == serial
+
+
+# --- what judging imports -------------------------------------------------------------------
+
+SCIPY_LOADED = """\
+import sys
+
+import pytest
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    loaded = [m for m in ("scipy.special", "scipy.stats") if m in sys.modules]
+    print("scipy modules:", loaded)
+"""
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_session_of_t_tests_never_imports_scipy_stats(
+    ourtester: pytest.Pytester, workers: str
+) -> None:
+    # scipy.stats costs a session's judge most of a second (scipy.special a tenth): the
+    # t-tests take their p-values and intervals from scipy.special. Fresh interpreters show
+    # what the session owner imported; a rank test still needs scipy.stats.
+    ourtester.makeconftest(SCIPY_LOADED)
+    ranks = 'Hypothesis(verifier=stats.mann_whitney(), metrics="score", name="ranks")'
+    write(ourtester, "experiment_t", gain=(MIXED_TABLE, PAIRED, ""))
+    result = ourtester.runpytest_subprocess("--crystallize", "-n", workers, "-s")
+    p = ss.ttest_rel(MIXED_TABLE["gain"], MIXED_TABLE["baseline"]).pvalue  # 0.000161
+    result.stdout.fnmatch_lines(
+        [literal("*scipy modules: ['scipy.special']"), f"gain * paired * gain * {p:.3g} * PASSED"]
+    )
+    assert result.ret == pytest.ExitCode.OK
+    write(ourtester, "experiment_t", gain=(MIXED_TABLE, PAIRED + ", " + ranks, ""))
+    result = ourtester.runpytest_subprocess("--crystallize", "-n", workers, "-s")
+    result.stdout.fnmatch_lines([literal("*scipy modules: ['scipy.special', 'scipy.stats']")])

@@ -89,9 +89,16 @@ def pickle_plan(plan: RunPlan) -> bytes:
 
 
 def split_runs(indices: Sequence[int], workers: int) -> list[list[int]]:
-    """``indices`` in slices, about four per worker, so that the workers stay balanced."""
-    size = max(1, math.ceil(len(indices) / (workers * 4)))
-    return [list(indices[i : i + size]) for i in range(0, len(indices), size)]
+    """``indices`` in slices of decreasing size (guided self-scheduling): each takes a
+    ``2 * workers``-th of the runs left, so the first slices are long (few tasks to send)
+    and the last hold one run each, so that no worker is left running a long slice while
+    the others have finished."""
+    slices, start = [], 0
+    while start < len(indices):
+        size = max(1, math.ceil((len(indices) - start) / (2 * workers)))
+        slices.append(list(indices[start : start + size]))
+        start += size
+    return slices
 
 
 Args = Callable[[list[int]], tuple[str, bytes | None, list[int]]]

@@ -29,7 +29,7 @@ from .collect import STOPPED_ATTR, VERDICTS_ATTR, artifact_session, prepare_arti
 from .documents import document, write_documents
 from .files import load_experiments
 from .layout import session_layout
-from .looks import is_decision_skip, judge_at, next_look, prepare_looks
+from .looks import is_decision_skip, judge_at, next_look, prepare_judge
 from .reports import send
 from .terminal import RUNS_ATTR
 from .tracking import Tracked, comparisons, incomplete, save_whole
@@ -112,7 +112,7 @@ class VerdictBoard:
             path, name, experiment, chunks, stored=self.saved.get(key), key=key, looks=looks
         )
         prepare_artifact_dirs(experiment, self.config)  # writes nothing: see its docstring
-        prepare_looks(self.config, experiment, key)
+        prepare_judge(self.config, experiment, key)
         return self.tracked[key]
 
     @pytest.hookimpl

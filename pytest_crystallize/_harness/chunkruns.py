@@ -36,6 +36,7 @@ from .._engine.execution import (
 from .._engine.plugins import BasePlugin, overrides
 from .._engine.shipping import install, lost_runs, pickle_plan, run_on
 from .layout import worker_count
+from .looks import settle_imports, warm_scipy
 from .progress import note_run
 
 if TYPE_CHECKING:
@@ -119,6 +120,7 @@ def run_chunk(
     item.results = []
     tally = _Tally(item, progress)
     if serial or (dask is None and type(plugin) is SerialExecution):
+        settle_imports(config)
         for replicate, run in zip(replicates, indices, strict=True):
             try:
                 result = plan.execute(run)
@@ -131,8 +133,11 @@ def run_chunk(
     try:
         target = _target(item, plan, plugin, dask)
         if target is None:
+            settle_imports(config)
             item.results = _in_process(plan, indices, plugin, tally)
         else:
+            if _judges_here(config):
+                warm_scipy(config, plan.experiment)  # while this process waits for its runs
             item.results = _shipped(plan, indices, target, tally)
     except BaseException as exc:
         pending = [r for r in replicates if r not in tally.done] or [replicates[-1]]
@@ -140,6 +145,11 @@ def run_chunk(
         item.results = []
         item.stopped = [replicate, *stop_reason(why)]
         raise
+
+
+def _judges_here(config: pytest.Config) -> bool:
+    """Whether this process judges the session's verdicts: not an xdist worker, not a shard."""
+    return not hasattr(config, "workerinput") and not config.getoption("crystallize_shard", None)
 
 
 def _in_process(

@@ -44,6 +44,7 @@ _DECIDED = "decided at look "
 _FOLDERS = pytest.StashKey[set[Path]]()
 _PREPARING = pytest.StashKey[ThreadPoolExecutor]()
 _PREPARED = pytest.StashKey[dict[str, Future[object]]]()
+_WARMING = pytest.StashKey[dict[str, Future[object]]]()
 _LOOK_PREFIX = re.compile(r"^look \d+ of \d+: ")
 
 
@@ -94,31 +95,64 @@ def write_decision(
     write_atomic(path, text)
 
 
-def prepare_looks(
-    config: pytest.Config, experiment: Experiment | None = None, key: str = ""
-) -> None:
-    """xdist's controller: import scipy.stats (``experiment`` None: at the session's start)
-    or compute the look plans of ``experiment`` (``key``: its node id) in a background
-    thread, while the workers start and run look 1.
-
-    The controller hands out the chunks and judges the looks in one thread: importing scipy
-    and computing the bounds at the first look (about 2 s) would leave the workers without
-    chunks meanwhile. The plans are cached (``efficacy_bounds``), so the judge finds them
-    ready (:func:`judge_at` waits for them rather than compute them a second time); a
-    failure here is left for the judge to report.
-    """
-    if config.pluginmanager.get_plugin("dsession") is None:
-        return
-    if experiment is not None and experiment.sequential is None:
-        return
+def _background(config: pytest.Config) -> ThreadPoolExecutor:
+    """The session's one background thread (shut down, waited for, at its end)."""
     pool = config.stash.get(_PREPARING, None)
     if pool is None:
         pool = config.stash[_PREPARING] = ThreadPoolExecutor(1, "crystallize-looks")
         config.add_cleanup(lambda: pool.shutdown(wait=True, cancel_futures=True))
-    if experiment is None:
-        pool.submit(importlib.import_module, "scipy.stats")
-    else:
-        config.stash.setdefault(_PREPARED, {})[key] = pool.submit(design_plans, experiment)
+    return pool
+
+
+_T_TESTS = frozenset({"welch_t_test", "paired_t_test"})  # they need scipy.special alone
+
+
+def judge_module(experiment: Experiment) -> str | None:
+    """What judging ``experiment`` imports: scipy.special for the built-in t-tests alone,
+    else scipy.stats; None without hypotheses."""
+    names = {h.verifier_name for h in experiment.hypotheses}
+    if not names:
+        return None
+    return "scipy.special" if names <= _T_TESTS else "scipy.stats"
+
+
+def warm_scipy(config: pytest.Config, experiment: Experiment) -> None:
+    """Import what judging ``experiment`` needs (:func:`judge_module`) in a background
+    thread, once per session, in a process that judges and runs no replicate meanwhile:
+    xdist's controller (while its workers run), a merge, a session whose chunks run on a Dask
+    cluster or a process pool. scipy.stats takes most of a second: imported when the first
+    verdict is due, it is a serial tail after the last run. A failure here is left for the
+    judge to report."""
+    module = judge_module(experiment)
+    warming = config.stash.setdefault(_WARMING, {})
+    if module is not None and module not in warming:
+        warming[module] = _background(config).submit(importlib.import_module, module)
+
+
+def settle_imports(config: pytest.Config) -> None:
+    """Wait for the background imports before this process runs replicates itself: their
+    code may import the same modules, or read ``sys.modules`` (the global reseeding does),
+    and must not see a module half imported."""
+    wait(config.stash.get(_WARMING, {}).values())
+
+
+def prepare_judge(config: pytest.Config, experiment: Experiment, key: str = "") -> None:
+    """xdist's controller, or a merge: import what judging ``experiment`` needs, and compute
+    the look plans of a sequential design (``key``: its node id), in a background thread.
+
+    The controller hands out the chunks and judges the looks in one thread: computing the
+    bounds at the first look would leave the workers without chunks meanwhile. The plans
+    are cached (``efficacy_bounds``), so the judge finds them ready (:func:`judge_at` waits
+    for them rather than compute them a second time); a failure here is left for the judge
+    to report.
+    """
+    controller = config.pluginmanager.get_plugin("dsession") is not None
+    if not controller and not config.getoption("crystallize_merge", None):
+        return
+    warm_scipy(config, experiment)
+    if controller and experiment.sequential is not None:
+        prepared = config.stash.setdefault(_PREPARED, {})
+        prepared[key] = _background(config).submit(design_plans, experiment)
 
 
 def next_look(tracked: Tracked) -> int | None:

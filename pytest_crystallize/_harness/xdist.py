@@ -8,7 +8,6 @@ import pytest
 
 from .collect import ARTIFACT_SESSION_KEY, artifact_session
 from .layout import WORKERS_KEY, worker_count
-from .looks import prepare_looks
 from .replay import MERGE_PATHS
 
 # A worker holds this many chunks: the one it runs, the next (an xdist worker needs it before
@@ -33,10 +32,6 @@ class XdistHooks:
         node.workerinput[WORKERS_KEY] = worker_count(self.config)
         node.workerinput[ARTIFACT_SESSION_KEY] = artifact_session(self.config)
         node.workerinput[MERGE_PATHS] = getattr(self.config.option, MERGE_PATHS, None)
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        prepare_looks(self.config)  # the controller, while its workers start
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:

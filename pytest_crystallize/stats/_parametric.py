@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._engine.errors import HypothesisError
 from ._builtin import built_in
@@ -17,6 +17,7 @@ from ._common import (
     samples,
     t_intervals,
     t_parts,
+    t_pvalue,
 )
 
 
@@ -28,9 +29,8 @@ def t_test(
     alpha: float,
     alternative: str,
 ) -> TestResult:
-    """The paired or the Welch t-test of treatment minus baseline means."""
-    from scipy import stats  # lazy: scipy.stats takes seconds to import
-
+    """The paired or the Welch t-test of treatment minus baseline means: the statistic and
+    p-value of scipy's ``ttest_rel`` / ``ttest_ind(equal_var=False)``."""
     test = "paired t-test" if paired else "Welch t-test"
     check_alternative(alternative, test)
     b, t = samples(baseline, treatment, test)
@@ -42,11 +42,15 @@ def t_test(
         return degenerate
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if paired:
-            res = stats.ttest_rel(t, b, alternative=alternative)
-        else:
-            res = stats.ttest_ind(t, b, equal_var=False, alternative=alternative)
+        diff, se, df = t_parts(b, t, paired)
+        statistic = diff / se
+        res = TTest(statistic, t_pvalue(statistic, df, alternative))
     return mean_difference(test, b, t, res, alternative, alpha, paired, caught)
+
+
+class TTest(NamedTuple):
+    statistic: float
+    pvalue: float
 
 
 def mean_difference(
