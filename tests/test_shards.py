@@ -233,6 +233,65 @@ def test_failed_and_stopped_runs_of_a_shard_become_error_verdicts_of_the_merge(
     )
 
 
+def test_a_shards_markdown_and_step_summary_say_what_it_ran_not_an_empty_verdict_table(
+    ourtester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_files(ourtester, step_code=FAIL_AND_STOP)
+    step_summary = ourtester.path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    result = ourtester.runpytest(
+        "--crystallize", "--crystallize-shard=1/2", "--crystallize-json=s.json",
+        "--crystallize-md=s.md", *NO_XDIST,
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # the failed chunks, as in a session
+    result.stdout.fnmatch_lines(
+        ["selected 5 chunks of shard 1/2 (verdicts: by the merge of the shards' reports)"]
+    )
+    text = (ourtester.path / "s.md").read_text(encoding="utf-8")
+    assert step_summary.read_text(encoding="utf-8") == text
+    shard = from_json(ourtester.path / "s.json")["shard"]
+    runs = sum(len(e["runs"]) for e in shard["experiments"])
+    lines = text.splitlines()
+    assert lines[0] == f"## crystallize: shard 1/2 ran {runs} replicates of 2 experiments"
+    assert "the verdicts come from the merge of all 2 shards' JSON reports" in lines[2]
+    assert "| hypothesis |" not in text  # no table of verdicts
+    expected = []
+    for e in shard["experiments"]:
+        failed = sum(u["failed_runs"] for u in e["units"])
+        broken = sum(u["status"] == "stopped" for u in e["units"])
+        name = f"{e['file']}::{e['name']}"
+        expected.append(f"| {name} | {len(e['units'])} | {len(e['runs'])} | {failed} | {broken} |")
+    assert lines[4:] == [
+        "| experiment | units | runs | failed runs | units not run whole |",
+        "|---|---|---|---|---|",
+        *expected,
+    ]
+    assert [row.rsplit(" | ", 2)[1:] for row in expected] == [["1", "0 |"], ["0", "1 |"]]
+
+
+def test_a_merge_selecting_what_no_shard_ran_errs_on_it_naming_the_cure(
+    ourtester: pytest.Pytester,
+) -> None:
+    write_files(ourtester)
+    run_shards(ourtester, 2, "-k", "demo")  # the shards ran experiment_a's demo alone
+    merged = ourtester.runpytest("--crystallize", "--crystallize-merge=shard-*.json", *NO_XDIST)
+    assert merged.ret == pytest.ExitCode.TESTS_FAILED
+    # demo: 3 chunks and its boost verdict pass, its flat one fails; steady's 2 chunks fail
+    merged.assert_outcomes(passed=3 + 1, failed=1 + 2, errors=1)
+    merged.stdout.fnmatch_lines(
+        [
+            "replicate 0 of condition 'baseline' is in none of the shards merged: merge with "
+            "the selection the shards ran (the same paths, -k and -m), or run shards of this "
+            "selection",
+            "ERROR experiment_b.py::steady::by_p::lift - *",
+        ]
+    )
+    same = ourtester.runpytest(
+        "--crystallize", "--crystallize-merge=shard-*.json", "-k", "demo", *NO_XDIST
+    )
+    same.assert_outcomes(passed=3 + 1, failed=1)  # the shards' selection: demo alone
+
+
 def skips(result: pytest.RunResult) -> set[str]:
     """The reasons of the ``-rs`` lines (their counts vary with the chunks)."""
     return {line.rsplit(": ", 1)[1] for line in result.outlines if line.startswith("SKIPPED")}

@@ -34,7 +34,7 @@ from .._engine.steps import PipelineStep
 from .chunkruns import close_pools, run_chunk
 from .layout import session_layout
 from .looks import decided_look, decision_skip
-from .replay import Replay, replayed
+from .replay import MISSING, Replay, replayed
 from .stepcache import CACHE_ROOT
 from .terminal import RUNS_ATTR, LiveProgress
 
@@ -294,7 +294,8 @@ class ChunkItem(pytest.Item):
             raise pytest.skip.Exception(stop[2])
         if stop is not None:
             where = f"replicate {stop[0]} of condition {self.condition.name!r}"
-            msg = f"{where} stopped in its shard: {stop[2]}"
+            said = "is" if stop[2] == MISSING else "stopped in its shard:"
+            msg = f"{where} {said} {stop[2]}"
             raise ShardStopped(msg)
         failed = [RunResult.from_json(r) for r in self.replayed if r["error"] is not None]
         if failed:

@@ -203,14 +203,15 @@ class Replay:
         for stop in self.stops.get(key, ()):
             if stop.condition == condition and stop.start <= replicate < stop.stop:
                 return replicate, stop.kind, stop.reason
-        return (
-            replicate,
-            "stopped",
-            "in none of the shards merged: run the shards with the selection of the merge",
-        )
+        return replicate, "stopped", MISSING
 
 
 _REPLAY = pytest.StashKey[Replay]()
+# Why a replicate the merge selected has no run: no shard held it.
+MISSING = (
+    "in none of the shards merged: merge with the selection the shards ran (the same paths, "
+    "-k and -m), or run shards of this selection"
+)
 
 
 def replayed(config: pytest.Config) -> Replay | None:

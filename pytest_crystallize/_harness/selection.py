@@ -191,8 +191,9 @@ def _interleave_looks(items: list[pytest.Item]) -> None:
         items[i] = chunk
 
 
-def collected_line(items: Sequence[pytest.Item]) -> str | None:
-    """The header's count of verdicts next to pytest's count of items."""
+def collected_line(items: Sequence[pytest.Item], shard: str | None = None) -> str | None:
+    """The header's count of verdicts next to pytest's count of items (``shard``: the
+    session is that shard, which judges none of them)."""
     chunks = [item for item in items if isinstance(item, ChunkItem)]
     verdicts = {
         (id(_experiment_of(c)), str(h), str(t)) for c in chunks for h, t, _ in c.verdicts or ()
@@ -204,7 +205,10 @@ def collected_line(items: Sequence[pytest.Item]) -> str | None:
     }
     if not chunks and not verdicts:
         return None
+    selected = f"selected {len(chunks)} chunk{'s' * (len(chunks) != 1)}"
+    if shard:
+        return f"{selected} of shard {shard} (verdicts: by the merge of the shards' reports)"
     return (
-        f"selected {len(chunks)} chunk{'s' * (len(chunks) != 1)} and {len(verdicts)} "
-        f"verdict{'s' * (len(verdicts) != 1)} (reported once their chunks have run)"
+        f"{selected} and {len(verdicts)} verdict{'s' * (len(verdicts) != 1)} "
+        "(reported once their chunks have run)"
     )

@@ -125,6 +125,8 @@ def markdown(document: Mapping[str, Any]) -> str:
     first (passed ones folded when there are more than ``FOLD_PASSED``), then the messages
     of failed, errored, inconclusive and regressed verdicts, why the others were skipped,
     and the notes."""
+    if document.get("shard"):
+        return _shard(document["shard"])
     experiments = document["experiments"]
     counts = document.get("tally") or tally(experiments)
     verdicts = sorted((v for e in experiments for v in e["verdicts"]), key=severity)
@@ -162,4 +164,28 @@ def markdown(document: Mapping[str, Any]) -> str:
     notes = [f"- {_cell(v['nodeid'])}: {_cell(n)}" for v in verdicts for n in v.get("notes", ())]
     if notes:
         lines += ["", "### Notes", "", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def _shard(shard: Mapping[str, Any]) -> str:
+    """A shard's summary: what it ran, unit by unit status, and where the verdicts come from
+    (a shard judges nothing: a table of verdicts would be empty, and read as none failed)."""
+    k, n, entries = shard["index"], shard["count"], shard["experiments"]
+    runs = sum(len(e["runs"]) for e in entries)
+    lines = [
+        f"## crystallize: shard {k}/{n} ran {runs} replicate{'' if runs == 1 else 's'} of "
+        f"{len(entries)} experiment{'' if len(entries) == 1 else 's'}",
+        "",
+        f"No verdict is judged in a shard: the verdicts come from the merge of all {n} shards' "
+        "JSON reports (`--crystallize-merge`).",
+    ]
+    if entries:
+        lines += ["", "| experiment | units | runs | failed runs | units not run whole |"]
+        lines.append("|---|---|---|---|---|")
+    for e in entries:
+        units = e["units"]
+        failed = sum(u["failed_runs"] for u in units)
+        broken = [u for u in units if u["status"] not in ("ran", "failed")]
+        name = _cell(f"{e['file']}::{e['name']}")
+        lines.append(f"| {name} | {len(units)} | {len(e['runs'])} | {failed} | {len(broken)} |")
     return "\n".join(lines) + "\n"
