@@ -195,7 +195,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> Any:
     if config.stash.get(_ENABLED, False):
         from ._harness.layout import shard_option  # deferred: only with --crystallize
-        from ._harness.selection import collected_line
+        from ._harness.selection import collected_line  # deferred: only with --crystallize
 
         shard = shard_option(config)
         return collected_line(items, None if shard is None else "{}/{}".format(*shard))

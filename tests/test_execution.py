@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import math
 import random
 import re
+import socket
 import textwrap
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from _support import raises_message, run_python
@@ -447,3 +450,48 @@ def test_runs_are_sent_in_slices_that_shrink_to_one_run(runs: int, workers: int)
     assert sizes[0] == -(-runs // (2 * workers))  # a 2 * workers-th of the runs
     assert sizes[-1] == 1
     assert len(slices) <= 2 * workers * (1 + math.log(max(runs, 2)))  # few tasks
+
+
+class _ElsewhereExecutor(concurrent.futures.Executor):
+    """Runs each task at once in this process as on another machine: under another host
+    name, with the files it writes moved to that machine's disk (``disk``) before it
+    returns."""
+
+    def __init__(self, disk: Path, host: str) -> None:
+        self.disk, self.host = disk, host
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            with mock.patch("socket.gethostname", return_value=self.host):
+                future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        for written in Path("data").rglob("out.txt"):
+            (self.disk / written).parent.mkdir(parents=True, exist_ok=True)
+            written.replace(self.disk / written)
+        return future
+
+
+@pytest.mark.parametrize("elsewhere", [True, False], ids=["another-machine", "this-machine"])
+def test_artifacts_written_by_a_worker_on_another_machine_come_back_here(
+    tmp_path: Path, elsewhere: bool
+) -> None:
+    disk = tmp_path / "worker-disk"
+    host = "another-machine" if elsewhere else socket.gethostname()
+    exp = build(
+        [ParallelExecution(max_workers=2, executor=_ElsewhereExecutor(disk, host))],
+        steps=[write_file(), measure()],
+        replicates=3,
+    )
+    result = exp.run()
+    paths = result.artifacts["out.txt"]
+    assert sorted(paths) == ["baseline", "boost", "doubled"]
+    for condition, files in paths.items():
+        for replicate, path in enumerate(files):
+            assert (disk / path).read_bytes() == f"{condition}-{replicate}".encode()
+            # Sent back and written here only from another machine (one disk otherwise).
+            landed = tmp_path / path
+            assert landed.exists() is elsewhere
+            if elsewhere:
+                assert landed.read_bytes() == f"{condition}-{replicate}".encode()

@@ -3,6 +3,8 @@
 A worker process (of a process pool, or a Dask worker) installs a plan once under a key and
 then runs the slices of run indices it is sent (:func:`run_installed`). Whoever submits them
 (:func:`run_on`) gets each slice's results, or what the worker raised, as soon as they are in.
+A worker on another machine (a Dask cluster's) sends back the artifacts the runs wrote, which
+land where a local worker would have written them.
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ from __future__ import annotations
 import math
 import os
 import pickle
-from collections.abc import Callable, Iterator, Sequence
+import socket
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .atomic import write_atomic
 from .errors import ShippingError
 from .runs import RunError, RunResult
 
@@ -33,9 +38,14 @@ def install(key: str, blob: bytes) -> None:
     _INSTALLED[key] = pickle.loads(blob)
 
 
-def run_installed(key: str, blob: bytes | None, indices: Sequence[int]) -> list[RunResult]:
+def run_installed(
+    key: str, blob: bytes | None, indices: Sequence[int], origin: tuple[str, str] = ("", "")
+) -> tuple[list[RunResult], dict[str, bytes]]:
     """Worker side: run ``indices`` of the plan installed under ``key`` (installing ``blob``
-    first when this worker has not seen it)."""
+    first when this worker has not seen it). Returns the results and, on a machine other
+    than the submitter's (``origin``: its host name and working directory, from which the
+    artifact paths are relative), the bytes of the artifacts the runs wrote, by path: the
+    submitter writes them where they would have been (:func:`land_artifacts`)."""
     plan = _INSTALLED.get(key)
     if plan is None:
         if blob is None:
@@ -43,8 +53,22 @@ def run_installed(key: str, blob: bytes | None, indices: Sequence[int]) -> list[
             raise RuntimeError(msg)
         install(key, blob)
         plan = _INSTALLED[key]
-    results = [plan.execute(i) for i in indices]
-    return [_shippable(r) for r in results]
+    results = [_shippable(plan.execute(i)) for i in indices]
+    files: dict[str, bytes] = {}
+    host, cwd = origin
+    if host and host != socket.gethostname():  # another machine: its files stay there
+        for result in results:
+            for _, _, path in result.artifacts:
+                files[path] = Path(cwd, path).read_bytes()  # as the artifact plugin wrote it
+    return results, files
+
+
+def land_artifacts(files: Mapping[str, bytes]) -> None:
+    """Submitter side: write the artifacts a worker on another machine sent back."""
+    for path, data in files.items():
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, data)
 
 
 def _shippable(result: RunResult) -> RunResult:
@@ -112,13 +136,17 @@ def run_on(
     completes. Slices not started yet are cancelled when the caller stops early."""
     import concurrent.futures  # lazy: only these executors need it; a serial run never pays
 
+    origin = (socket.gethostname(), os.getcwd())
     futures = {
-        pool.submit(run_installed, *args(chunk)): chunk for chunk in split_runs(indices, workers)
+        pool.submit(run_installed, *args(chunk), origin): chunk
+        for chunk in split_runs(indices, workers)
     }
     try:
         for future in concurrent.futures.as_completed(futures):
             try:
-                done: list[RunResult] | Exception = future.result()
+                done: list[RunResult] | Exception
+                done, files = future.result()
+                land_artifacts(files)
             except Exception as exc:
                 done = exc
             yield futures[future], done
