@@ -167,7 +167,9 @@ def one_session(folder: Path) -> float:
     return time.perf_counter() - start
 
 
-def sharded(folder: Path, name: str = "merged.json") -> tuple[float, str]:
+def sharded(folder: Path, merges: list[float]) -> float:
+    """The two shards started at once, then the merge; the merge's own time goes to
+    ``merges``."""
     start = time.perf_counter()
     shards = [
         session(folder, "-n", "0", f"--crystallize-shard={k}/2", f"--crystallize-json=s{k}.json")
@@ -175,16 +177,12 @@ def sharded(folder: Path, name: str = "merged.json") -> tuple[float, str]:
     ]
     for shard in shards:
         finish(shard)
-    out = finish(
-        session(
-            folder,
-            "--crystallize-merge=s1.json",
-            "--crystallize-merge=s2.json",
-            "--crystallize-json",
-            name,
-        )
-    )
-    return time.perf_counter() - start, out
+    merge_start = time.perf_counter()
+    merge = ("--crystallize-merge=s1.json", "--crystallize-merge=s2.json")
+    finish(session(folder, *merge, "--crystallize-json", "merged.json"))
+    end = time.perf_counter()
+    merges.append(end - merge_start)
+    return end - start
 
 
 def on_dask(folder: Path, address: str) -> float:
@@ -198,12 +196,14 @@ def on_dask(folder: Path, address: str) -> float:
 
 
 def timed(repeat: int, ways: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
-    """Each way's wall times, the ways taken in turn ``repeat`` times (so that the ways of
-    one repetition see the same machine: a shared machine's speed drifts)."""
+    """Each way's wall times, the ways taken in turn ``repeat`` times, in reverse order every
+    other time (so that the ways of one repetition see the same machine, and a drift of a
+    shared machine's speed favours none of them)."""
     times: dict[str, list[float]] = {name: [] for name in ways}
-    for _ in range(repeat):
-        for name, way in ways.items():
-            times[name].append(way())
+    for repetition in range(repeat):
+        order = list(ways) if repetition % 2 == 0 else list(reversed(ways))
+        for name in order:
+            times[name].append(ways[name]())
     return times
 
 
@@ -211,7 +211,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="serial work (s)")
     parser.add_argument("--replicates", type=int, default=40, help="per condition")
-    parser.add_argument("--repeat", type=int, default=5, help="repetitions, median")
+    parser.add_argument("--repeat", type=int, default=9, help="repetitions, median")
     options = parser.parse_args()
     try:
         from distributed import LocalCluster
@@ -228,12 +228,13 @@ def main() -> None:
         started = time.perf_counter()
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True)
         cluster_start = time.perf_counter() - started
+        merges: list[float] = []
         try:
             times = timed(
                 options.repeat,
                 {
                     "a": lambda: one_session(folder),
-                    "b": lambda: sharded(folder)[0],
+                    "b": lambda: sharded(folder, merges),
                     "c": lambda: on_dask(folder, cluster.scheduler_address),
                 },
             )
@@ -267,6 +268,7 @@ def main() -> None:
                 f"({way}) {label:<30} {wall:6.2f} s  {statistics.median(ratios):5.2f} "
                 f"{spread}{tail}{check}"
             )
+        print(f"    of (b): the merge {statistics.median(merges):.2f} s")
         status = 0 if all(same.values()) else 2
 
     sys.exit(status)
