@@ -14,8 +14,14 @@ What it measures
 
 Each figure is the median of several calls (after one warm-up call, so imports and first-call
 caches are not charged), in milliseconds. The target (issue 5, item 7) is at most 20 ms per
-hypothesis at n <= 50 with default resample counts; rows over it are marked ``!``. The exit
-status never depends on the figures.
+hypothesis at n <= 50 with default resample counts; rows over it are marked ``!``.
+
+* ``large n``: each verifier called once at n = 1,000 and 10,000 per condition, in a fresh
+  process, after a warm-up call at n = 20: the call's seconds and the peak memory it added
+  (``ru_maxrss``). Target (issue 16, item 4): under 1 s and 200 MB at n = 10,000, printed
+  as "holds" or "short".
+
+The exit status never depends on the figures.
 
 How to run
 ----------
@@ -55,6 +61,8 @@ from pytest_crystallize._report.judge import judge
 
 SIZES = (10, 30, 50)
 TARGET_MS = 20.0
+LARGE = (1_000, 10_000)  # one call each, in a fresh process
+LARGE_SECONDS, LARGE_MB = 1.0, 200.0
 RHO = 0.8
 
 # (label, verifier, integer-valued data with ties)
@@ -132,10 +140,68 @@ def median_ms(call: Callable[[], Any], repeats: int) -> float:
     return 1000 * statistics.median(times)
 
 
+def one_large_call(label: str, n: int) -> tuple[float, float]:
+    """In this (fresh) process: the seconds of one verifier call at ``n`` per condition and
+    the peak memory it added (MB), after a warm-up call at n = 20 (imports)."""
+    import resource  # lazy: POSIX only, and only the child measures
+
+    verifier, ties = next((v, ties) for name, v, ties in VERIFIERS if name == label)
+    small = sample_values(20, ties)
+    verifier(as_samples(small[0]), as_samples(small[1]))
+    baseline, treated = sample_values(n, ties)
+    b, t = as_samples(baseline), as_samples(treated)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    verifier(b, t)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return seconds, (peak - before) / 1024
+
+
+def large_table() -> None:
+    """Every verifier once at n = 1,000 and 10,000 per condition, each call in a fresh
+    process (so its peak memory is its own). Target at 10,000: under 1 s and 200 MB."""
+    import subprocess  # lazy: only this table starts processes
+
+    print()
+    print(
+        f"one call at large n (a fresh process each): seconds / peak MB added; target at "
+        f"n={LARGE[-1]}: < {LARGE_SECONDS:g} s and < {LARGE_MB:g} MB"
+    )
+    width = max(len(label) for label, _, _ in VERIFIERS)
+    heads = "  ".join(f"{'n=' + str(n):>17}" for n in LARGE)
+    print(f"{'verifier':<{width}}  {heads}  at n={LARGE[-1]}")
+    for label, _, _ in VERIFIERS:
+        cells, verdict = [], ""
+        for n in LARGE:
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", label, str(n)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            try:
+                seconds, mb = map(float, out.stdout.split())
+            except ValueError:
+                cells.append(f"{'failed':>17}")
+                verdict = f"failed: {out.stderr.strip().splitlines()[-1:]}"
+                continue
+            cells.append(f"{seconds:>7.3f} s {mb:>6.0f} MB")
+            if n == LARGE[-1]:
+                held = seconds < LARGE_SECONDS and mb < LARGE_MB
+                verdict = "holds" if held else "short"
+        print(f"{label:<{width}}  {'  '.join(cells)}  {verdict}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 calls per figure")
+    parser.add_argument("--child", nargs=2, metavar=("VERIFIER", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        seconds, mb = one_large_call(args.child[0], int(args.child[1]))
+        print(f"{seconds} {mb}")
+        return 0
     repeats = 3 if args.quick else 7
 
     width = max(len(label) for label, _, _ in VERIFIERS)
@@ -175,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {line}")
     else:
         print(f"every hypothesis is judged within {TARGET_MS:g} ms at n <= 50")
+    large_table()
     return 0
 
 

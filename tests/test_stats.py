@@ -32,6 +32,7 @@ from pytest_crystallize._engine.correction import adjust_pvalues
 from pytest_crystallize._engine.hypotheses import Samples, evaluate
 from pytest_crystallize._engine.results import ConditionMetrics
 from pytest_crystallize._report.judge import judge
+from pytest_crystallize.stats._order import median_of, pairwise_differences, walsh_averages
 
 N = 12
 SEEDS = tuple(range(100, 100 + N))
@@ -415,6 +416,9 @@ def test_resampling_verdicts_are_identical_on_rerun(verifier: Any) -> None:
         (9, "unpaired", False, "auto: independent permutation test"),
         (20, "paired", True, "auto: paired permutation test"),
         (20, "unpaired", True, "auto: independent permutation test"),
+        (50, "paired", True, "auto: paired permutation test"),
+        (51, "paired", True, "auto: paired t-test"),  # ties at larger n: the t-test
+        (400, "unpaired", True, "auto: Welch t-test"),
     ],
 )
 def test_auto_picks_paired_when_seeds_match_and_permutation_at_small_n_or_with_ties(
@@ -1060,3 +1064,38 @@ def test_paired_tests_refuse_unequal_replicate_counts() -> None:
 def test_a_verifier_compares_one_metric_at_a_time() -> None:
     with pytest.raises(HypothesisError, match=r"compares one metric, got metrics \['a', 'b'\]"):
         stats.welch_t_test()({"a": [1.0, 2.0], "b": [1.0, 2.0]}, {"a": [1.0], "b": [2.0]})
+
+
+# --- order statistics of pairwise values, without forming them ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n", "m", "ties"),
+    [(1, 1, False), (5, 7, False), (12, 9, True), (50, 50, False), (1000, 700, False),
+     (1000, 700, True), (400, 400, True)],
+)  # fmt: skip
+def test_pairwise_order_statistics_are_those_of_the_sorted_values(
+    n: int, m: int, ties: bool
+) -> None:
+    # Over 2^16 values the selection narrows by pivots before it partitions: the answer is
+    # the same floating-point number sorting np.subtract.outer / np.add.outer would give.
+    rng = np.random.default_rng(n * 1000 + m + ties)
+    t, b = rng.normal(size=n), rng.normal(size=m)
+    if ties:
+        t, b = np.round(t * 3), np.round(b * 3)
+    full = np.sort(np.subtract.outer(t, b).ravel())
+    ranks = sorted({0, len(full) - 1, len(full) // 2, *rng.integers(0, len(full), size=5)})
+    assert pairwise_differences(t, b, ranks) == [float(full[k]) for k in ranks]
+    assert median_of(lambda r: pairwise_differences(t, b, r), len(full)) == np.median(full)
+    d = t - np.resize(b, n)
+    walsh = np.sort((np.add.outer(d, d) / 2)[np.triu_indices(n)])
+    ranks = sorted({0, len(walsh) - 1, len(walsh) // 2, *rng.integers(0, len(walsh), size=5)})
+    assert walsh_averages(d, ranks) == [float(walsh[k]) for k in ranks]
+    assert median_of(lambda r: walsh_averages(d, r), len(walsh)) == np.median(walsh)
+
+
+def test_cliffs_delta_counts_the_pairs_without_forming_them() -> None:
+    rng = np.random.default_rng(5)
+    b, t = np.round(rng.normal(size=300) * 2), np.round(rng.normal(0.3, size=200) * 2)
+    result = stats.mann_whitney()(*unpaired_pair(b, t))
+    assert result.effect_size == float(np.sign(np.subtract.outer(t, b)).mean())

@@ -343,8 +343,11 @@ def cliffs_delta(b: Any, t: Any) -> float:
     """P(T > B) - P(T < B) over all pairs (2 * A12 - 1)."""
     import numpy as np  # lazy: numpy adds ~0.15 s to importing the plugin
 
-    diff = np.subtract.outer(t, b)
-    return float((np.sign(diff)).mean())
+    # Counted per treatment value in the sorted baseline (O(n log n)), not over n1 * n2 pairs.
+    ordered = np.sort(b)
+    below = np.searchsorted(ordered, t, side="left")  # baseline values under each t_i
+    above = len(b) - np.searchsorted(ordered, t, side="right")  # and over it
+    return float(int((below - above).sum()) / (len(b) * len(t)))
 
 
 def _decide(pvalue: float, alpha: float) -> tuple[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from .._engine.errors import HypothesisError
@@ -19,22 +19,25 @@ from ._common import (
     samples,
     too_few_result,
 )
+from ._order import median_of, pairwise_differences, walsh_averages
 from ._resampling import permute
 
 
 def _order_interval(
-    values: Any, se_count: float, count: int
+    select: Callable[[Sequence[int]], list[float]], se_count: float, count: int
 ) -> tuple[tuple[float, float, float], ...]:
-    """Distribution-free CIs from order statistics (Moses / Walsh averages)."""
+    """Distribution-free CIs from order statistics (Moses / Walsh averages) of ``count``
+    values, ``select(ranks)`` giving those at 0-based ``ranks`` of their sorted list."""
     from scipy import stats  # lazy: scipy.stats takes seconds to import
 
-    ordered = sorted(values)
-    out = []
+    ks = []
     for level in (0.90, 0.95, 0.99):
         k = math.floor(count / 2 - stats.norm.ppf(0.5 + level / 2) * se_count)
-        k = min(max(k, 0), len(ordered) - 1)
-        out.append((level, float(ordered[k]), float(ordered[len(ordered) - 1 - k])))
-    return tuple(out)
+        ks.append(min(max(k, 0), count - 1))
+    values = select([r for k in ks for r in (k, count - 1 - k)])
+    return tuple(
+        (level, values[2 * i], values[2 * i + 1]) for i, level in enumerate((0.90, 0.95, 0.99))
+    )
 
 
 class _Tested(NamedTuple):
@@ -85,7 +88,10 @@ def mann_whitney(
         else:
             method = "exact" if small else "asymptotic"
             res = stats.mannwhitneyu(t, b, alternative=alternative, method=method)
-    pairwise = np.subtract.outer(t, b).ravel()
+
+    def pairwise(ranks: Sequence[int]) -> list[float]:  # of the n1 * n2 values t_i - b_j
+        return pairwise_differences(t, b, ranks)
+
     n1, n2 = len(b), len(t)
     intervals = _order_interval(pairwise, math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12), n1 * n2)
     return finish(
@@ -97,7 +103,7 @@ def mann_whitney(
         alternative=alternative,
         alpha=alpha,
         paired=False,
-        difference=float(np.median(pairwise)),
+        difference=median_of(pairwise, n1 * n2),
         intervals=intervals,
         effect=(cliffs_delta(b, t), "cliffs_delta"),
         caught=caught,
@@ -157,9 +163,13 @@ def wilcoxon(
                 res = _Tested(min(float(res.statistic), total - float(res.statistic)), res.pvalue)
         else:
             res = stats.wilcoxon(d, alternative=alternative, method="auto")
+
+    def walsh(ranks: Sequence[int]) -> list[float]:  # of the n (n + 1) / 2 Walsh averages
+        return walsh_averages(d, ranks)
+
     n = len(d)
-    walsh = (np.add.outer(d, d) / 2)[np.triu_indices(n)]
-    intervals = _order_interval(walsh, math.sqrt(n * (n + 1) * (2 * n + 1) / 24), len(walsh))
+    count = n * (n + 1) // 2
+    intervals = _order_interval(walsh, math.sqrt(n * (n + 1) * (2 * n + 1) / 24), count)
     return finish(
         test,
         b,
@@ -169,7 +179,7 @@ def wilcoxon(
         alternative=alternative,
         alpha=alpha,
         paired=True,
-        difference=float(np.median(walsh)),
+        difference=median_of(walsh, count),
         intervals=intervals,
         effect=(cliffs_delta(b, t), "cliffs_delta"),
         caught=caught,

@@ -35,6 +35,20 @@ def seeded_rng(seed: int = RESAMPLING_SEED) -> dict[str, Any]:
     return {name: np.random.default_rng(seed)}
 
 
+# Resampled values held at once (2^21 float64: 16 MB per array scipy makes of them); above,
+# scipy resamples in batches. Below, one batch, as ever (bootstrap draws differ by batch).
+_BATCH_VALUES = 1 << 21
+
+
+def batch_of(data: tuple[Any, ...], n_resamples: int) -> int | None:
+    """scipy's ``batch``: None (all resamples at once) while they fit the cap, else as many
+    resamples as fit it (at least one)."""
+    values = sum(len(sample) for sample in data)
+    if values * n_resamples <= _BATCH_VALUES:
+        return None
+    return max(1, _BATCH_VALUES // values)
+
+
 def permute(
     statistic: Callable[..., Any],
     data: tuple[Any, ...],
@@ -59,6 +73,7 @@ def permute(
         vectorized=True,
         n_resamples=n_resamples,
         alternative=alternative,
+        batch=batch_of(data, n_resamples),
         **seeded_rng(seed),
     )
 
@@ -162,6 +177,7 @@ def bootstrap_ci(
             vectorized=True,
             paired=False,
             method="percentile",
+            batch=batch_of(data, resamples),
             **seeded_rng(RESAMPLING_SEED),
         )
         decision = permute(
