@@ -21,6 +21,7 @@ from ._common import (
     pairing,
     samples,
 )
+from ._mean_permutation import mean_permutation
 from ._parametric import mean_difference
 
 
@@ -34,6 +35,10 @@ def seeded_rng(seed: int = RESAMPLING_SEED) -> dict[str, Any]:
     )
     return {name: np.random.default_rng(seed)}
 
+
+# Above this many replicates in a condition, the tests of means permute by _mean_permutation
+# (linear time); up to it, by scipy's permutation_test (exact enumeration when it can).
+SCIPY_MAX_N = 50
 
 # Resampled values held at once (2^21 float64: 16 MB per array scipy makes of them); above,
 # scipy resamples in batches. Below, one batch, as ever (bootstrap draws differ by batch).
@@ -102,7 +107,16 @@ def permutation_test(
     resamples = min(int(n_resamples), MAX_RESAMPLES)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if is_paired:
+        if max(len(b), len(t)) > SCIPY_MAX_N:
+            data = (t - b,) if is_paired else (t, b)
+            res = mean_permutation(
+                data,
+                paired=is_paired,
+                alternative=alternative,
+                n_resamples=resamples,
+                seed=RESAMPLING_SEED,
+            )
+        elif is_paired:
             res = permute(
                 lambda x, axis: np.mean(x, axis=axis),
                 (t - b,),
@@ -180,9 +194,18 @@ def bootstrap_ci(
             batch=batch_of(data, resamples),
             **seeded_rng(RESAMPLING_SEED),
         )
-        decision = permute(
-            estimate, data, paired=is_paired, alternative=alternative, n_resamples=resamples
-        )
+        if statistic == "mean" and max(len(b), len(t)) > SCIPY_MAX_N:
+            decision: Any = mean_permutation(
+                data,
+                paired=is_paired,
+                alternative=alternative,
+                n_resamples=resamples,
+                seed=RESAMPLING_SEED,
+            )
+        else:
+            decision = permute(
+                estimate, data, paired=is_paired, alternative=alternative, n_resamples=resamples
+            )
     dist = np.asarray(res.bootstrap_distribution)
     intervals = tuple(
         (
