@@ -125,7 +125,9 @@ def project(*others: str) -> str:
 @with_and_without_workers
 def test_sessions_that_only_look_write_nothing(ourtester: pytest.Pytester, dist: list[str]) -> None:
     ourtester.makepyfile(experiment_safety=project())
-    for looking in (["--collect-only", "--crystallize-save", "x"], ["--help"], ["--fixtures"]):
+    # --help and --fixtures start no worker: looked at once, without xdist.
+    looks = [["--help"], ["--fixtures"]] if dist != TWO_WORKERS else []
+    for looking in (["--collect-only", "--crystallize-save", "x"], *looks):
         ourtester.runpytest("--crystallize", *dist, *looking)
     # On a fresh project: no artifact version, no baseline, no step cache folder.
     for name in ("data", ".crystallize", ".pytest_cache/d/crystallize-steps"):
@@ -137,7 +139,7 @@ def test_sessions_that_only_look_write_nothing(ourtester: pytest.Pytester, dist:
     assert (version / MARKER).is_file()
     assert not (ourtester.path / "data" / "quiet").exists()  # it writes no file: no folder
     before = tree(ourtester.path, skip=(".pytest_cache/v",))  # pytest's own node ids, outcomes
-    for looking in (["--collect-only"], ["--collect-only"], ["--help"], ["--fixtures"]):
+    for looking in (["--collect-only"], ["--collect-only"], *looks):
         ourtester.runpytest("--crystallize", *dist, *looking)
         assert tree(ourtester.path, skip=(".pytest_cache/v",)) == before, looking
     pilot = ourtester.runpytest("--crystallize", *dist, "--crystallize-plan", "0.5")

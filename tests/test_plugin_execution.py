@@ -305,7 +305,7 @@ def test_a_run_that_times_out_on_a_thread_stops_its_chunk_without_waiting_for_it
 ) -> None:
     hang = """
         if ctx["condition"] == "boost" and ctx["replicate"] == 3:
-            time.sleep(4)
+            time.sleep(2.5)  # the process still waits for it at its exit
     """
     ourtester.makepyfile(experiment_demo=with_step("ParallelExecution(max_workers=2)", hang))
     result = ourtester.runpytest("--crystallize", "--timeout", "1", "-rE", *dist)

@@ -564,6 +564,9 @@ def test_a_session_of_t_tests_never_imports_scipy_stats(
         [literal("*scipy modules: ['scipy.special']"), f"gain * paired * gain * {p:.3g} * PASSED"]
     )
     assert result.ret == pytest.ExitCode.OK
+    if workers == "2":
+        return  # the owner's imports do not depend on the workers: one check that a rank
+        # test does import scipy.stats (the check above can fail) is enough
     write(ourtester, "experiment_t", gain=(MIXED_TABLE, PAIRED + ", " + ranks, ""))
     result = ourtester.runpytest_subprocess("--crystallize", "-n", workers, "-s")
     result.stdout.fnmatch_lines([literal("*scipy modules: ['scipy.special', 'scipy.stats']")])
