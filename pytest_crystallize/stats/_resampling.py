@@ -21,7 +21,7 @@ from ._common import (
     pairing,
     samples,
 )
-from ._mean_permutation import mean_permutation
+from ._large_permutation import large_permutation
 from ._parametric import mean_difference
 
 
@@ -36,8 +36,9 @@ def seeded_rng(seed: int = RESAMPLING_SEED) -> dict[str, Any]:
     return {name: np.random.default_rng(seed)}
 
 
-# Above this many replicates in a condition, the tests of means permute by _mean_permutation
-# (linear time); up to it, by scipy's permutation_test (exact enumeration when it can).
+# Above this many replicates in a condition, the permutation tests permute by
+# _large_permutation (linear time); up to it, by scipy's permutation_test (exact enumeration
+# when it can).
 SCIPY_MAX_N = 50
 
 # Resampled values held at once (2^21 float64: 16 MB per array scipy makes of them); above,
@@ -109,8 +110,9 @@ def permutation_test(
         warnings.simplefilter("always")
         if max(len(b), len(t)) > SCIPY_MAX_N:
             data = (t - b,) if is_paired else (t, b)
-            res = mean_permutation(
+            res = large_permutation(
                 data,
+                center="mean",
                 paired=is_paired,
                 alternative=alternative,
                 n_resamples=resamples,
@@ -194,9 +196,10 @@ def bootstrap_ci(
             batch=batch_of(data, resamples),
             **seeded_rng(RESAMPLING_SEED),
         )
-        if statistic == "mean" and max(len(b), len(t)) > SCIPY_MAX_N:
-            decision: Any = mean_permutation(
+        if max(len(b), len(t)) > SCIPY_MAX_N:
+            decision: Any = large_permutation(
                 data,
+                center=statistic,
                 paired=is_paired,
                 alternative=alternative,
                 n_resamples=resamples,
